@@ -1,0 +1,1 @@
+"""One module per subcommand: `register(subparsers)` and a function returning an exit code."""

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from patcher import apply, sources
+
+
+def add_project_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project", type=Path, default=Path(), metavar="DIR",
+        help="the project (where pyproject.toml or Cargo.toml is); default: .",
+    )
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "apply", help="vendor patched pyo3 crates and wire them into Cargo.toml",
+        description="Vendor the pinned, patched pyo3 crates that the project locks and point "
+        "[patch.crates-io] at them.",
+    )
+    add_project_arg(parser)
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument("--offline", action="store_true", help="use only the cache")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace [patch.crates-io] entries for pyo3 crates that are not ours",
+    )
+    parser.add_argument(
+        "--source", choices=sources.SOURCE_CHOICES, default=None,
+        help="where pinned sources come from (default: git, falling back to crates.io)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = apply.Options(
+        dry_run=args.dry_run, offline=args.offline, force=args.force, source=args.source
+    )
+    plan = apply.run_apply(args.project, options)
+    if args.json:
+        payload = plan.as_json()
+        payload["dry_run"] = args.dry_run
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.dry_run:
+        sys.stdout.write(plan.render())
+    else:
+        sys.stdout.write(plan.render() if plan.changed else "nothing to do: already patched\n")
+    return 0

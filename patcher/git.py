@@ -1,0 +1,193 @@
+"""The one boundary to git, through GitPython.
+
+Every call names its git dir (and work tree, where one is used) explicitly and runs with the
+caller's GIT_* variables removed: `git apply` run inside someone else's repository (the
+consumer's checkout, a git hook's environment) silently skips paths or acts on the wrong index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import git as gitpython
+from git.exc import GitCommandError, GitCommandNotFound
+
+from patcher import trees
+from patcher.errors import PatchError, SourceError, ToolError
+
+# Variables that steer how git reaches a remote: the user's, and kept on purpose.
+_KEEP_GIT_VARS = frozenset(
+    {"GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY",
+     "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_PROXY_COMMAND", "GIT_TRACE", "GIT_CURL_VERBOSE"}
+)
+
+
+@contextlib.contextmanager
+def clean_env() -> Iterator[None]:
+    """Drop inherited GIT_* variables (GIT_DIR, GIT_INDEX_FILE, ...) for the duration."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("GIT_") and k not in _KEEP_GIT_VARS}
+    for key in saved:
+        del os.environ[key]
+    previous_prompt = os.environ.get("GIT_TERMINAL_PROMPT")
+    os.environ["GIT_TERMINAL_PROMPT"] = "0"  # an unreachable remote must fail, not ask
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+        if previous_prompt is None:
+            os.environ.pop("GIT_TERMINAL_PROMPT", None)
+        else:
+            os.environ["GIT_TERMINAL_PROMPT"] = previous_prompt
+
+
+def _tool_error(what: str, exc: GitCommandError, hint: str | None = None) -> ToolError:
+    cmd = exc.command if isinstance(exc.command, (list, tuple)) else [str(exc.command)]
+    return ToolError(
+        what,
+        hint=hint,
+        cmd=tuple(str(c) for c in cmd),
+        returncode=exc.status if isinstance(exc.status, int) else None,
+        stdout=str(exc.stdout or ""),
+        stderr=str(exc.stderr or ""),
+    )
+
+
+def _git_missing(exc: Exception) -> ToolError:
+    return ToolError(
+        f"git could not be run: {exc}",
+        hint="install git (e.g. `apt-get install git`) and make sure it is on PATH",
+    )
+
+
+class _Progress(gitpython.RemoteProgress):
+    """Print fetch progress to stderr, but only once a fetch takes more than a moment."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self._label = label
+        self._start = time.monotonic()
+        self._last = 0.0
+
+    def update(
+        self, op_code: int, cur_count: str | float, max_count: str | float | None = None,
+        message: str = "",
+    ) -> None:
+        now = time.monotonic()
+        if now - self._start < 1.0 or now - self._last < 0.5:
+            return
+        self._last = now
+        total = f"/{max_count}" if max_count else ""
+        print(f"  {self._label}: {cur_count}{total} {message}".rstrip(), file=sys.stderr)
+
+
+def has_commit(repo_dir: Path, commit: str) -> bool:
+    if not (repo_dir / "HEAD").is_file():
+        return False
+    with clean_env():
+        repo = gitpython.Repo(repo_dir)
+        try:
+            return bool(repo.git.cat_file("-t", commit) == "commit")
+        except GitCommandError:
+            return False
+
+
+def fetch_pinned(
+    repo_dir: Path, url: str, *, tag: str, commit: str, expected_tag_commit: str
+) -> None:
+    """Fetch `tag` and `commit` shallowly from `url` into the bare repo `repo_dir`.
+
+    Raises SourceError when the remote cannot be reached or the tag names another commit.
+    """
+    with clean_env():
+        try:
+            repo = (
+                gitpython.Repo(repo_dir)
+                if (repo_dir / "HEAD").is_file()
+                else gitpython.Repo.init(repo_dir, bare=True)
+            )
+            progress = _Progress(f"fetching {tag} from {url}")
+            try:
+                repo.git.fetch(
+                    url, f"+refs/tags/{tag}:refs/tags/{tag}", "--depth=1", "--no-tags",
+                    progress=progress,
+                )
+            except GitCommandError as exc:
+                raise SourceError(
+                    f"cannot fetch tag {tag} from {url}",
+                    hint="check the URL and the network, set a mirror with "
+                    "PYO3_PATCHER_<UPSTREAM>_URL, or let patcher fall back to the published "
+                    "crates (it does unless --source git)"
+                    + (f"\ngit said: {exc.stderr.strip()}" if exc.stderr else ""),
+                ) from exc
+            tag_commit = repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}")
+            if tag_commit != expected_tag_commit:
+                raise SourceError(
+                    f"tag {tag} at {url} points at {tag_commit}, but the pin says "
+                    f"{expected_tag_commit}: the tag was moved",
+                    hint="do not build from a moved tag; report it, and if the move is "
+                    "legitimate re-pin with `patcher refresh --upstream`",
+                )
+            if tag_commit == commit or _has(repo, commit):
+                return
+            try:
+                repo.git.fetch(url, commit, "--depth=1", "--no-tags", progress=progress)
+            except GitCommandError:
+                # Servers that refuse to serve a bare SHA: walk back from the tag instead.
+                repo.git.fetch(url, f"+refs/tags/{tag}:refs/tags/{tag}", "--depth=50", "--no-tags")
+            if not _has(repo, commit):
+                raise SourceError(f"commit {commit} could not be fetched from {url}")
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+        except GitCommandError as exc:
+            raise _tool_error(f"git failed while fetching {tag} from {url}", exc) from exc
+
+
+def _has(repo: gitpython.Repo, commit: str) -> bool:
+    try:
+        return bool(repo.git.cat_file("-t", commit) == "commit")
+    except GitCommandError:
+        return False
+
+
+def export_tree(repo_dir: Path, commit: str, dest: Path) -> None:
+    """Write the files of `commit` into the empty directory `dest` (no .git)."""
+    with clean_env(), tempfile.TemporaryDirectory(prefix="patcher-archive-") as tmp:
+        archive = Path(tmp) / "tree.tar"
+        try:
+            repo = gitpython.Repo(repo_dir)
+            with archive.open("wb") as stream:
+                repo.archive(stream, treeish=commit, format="tar")
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+        except GitCommandError as exc:
+            raise _tool_error(f"git archive of {commit} failed", exc) from exc
+        trees.safe_extract(archive, dest)
+
+
+def apply_patch(tree: Path, patch_file: Path, *, check_only: bool = False) -> None:
+    """`git apply` inside `tree`, with a throwaway git dir naming `tree` as the work tree.
+
+    git apply never fuzzes context; it accepts line offsets only.
+    """
+    with clean_env(), tempfile.TemporaryDirectory(prefix="patcher-gitdir-") as gitdir:
+        try:
+            gitpython.Repo.init(gitdir, bare=True)
+            cmd = ["git", f"--git-dir={gitdir}", f"--work-tree={tree}", "apply", "--verbose"]
+            if check_only:
+                cmd.append("--check")
+            gitpython.Git(str(tree)).execute([*cmd, str(patch_file.resolve())])
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+        except GitCommandError as exc:
+            raise PatchError(
+                f"patch {patch_file.name} does not apply to {tree}",
+                hint="the upstream code moved; maintainers regenerate the variant with "
+                "`patcher refresh --upstream`"
+                + (f"\ngit said: {str(exc.stderr).strip()}" if exc.stderr else ""),
+            ) from exc

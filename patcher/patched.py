@@ -1,0 +1,98 @@
+"""Patched crate trees, cached per (release, commit, variant, patch digest)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from patcher import cache, patches, trees
+from patcher.errors import PatchError
+from patcher.patches import Variant
+from patcher.sources import Crate, PristineSource
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchedSource:
+    pristine: PristineSource
+    variant: Variant
+    outcome: str  # "patched", or "upstream" when the release already carries the change
+    directories: dict[str, Path]  # crate name -> patched tree in the cache
+    digests: dict[str, str]  # crate name -> tree digest
+
+    @property
+    def version(self) -> str:
+        return self.pristine.pin.version
+
+
+def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
+    pin = pristine.pin
+    entry = (
+        cache.root() / "patched"
+        / f"{pin.upstream}-{pin.version}-{pin.commit[:12]}-{pristine.origin.replace('.', '')}"
+          f"-{variant.name}-{variant.digest[:12]}"
+    )
+    with cache.locked(entry):
+        found = _load(pristine, variant, entry)
+        if found is not None:
+            return found
+        checked = patches.check_patch(variant)
+        with cache.building(entry) as tmp:
+            outcome = _patch_into(pristine, checked, tmp)
+            digests = {c.name: trees.digest_of(tmp / c.name) for c in pristine.crates}
+            (tmp / "patched.json").write_text(
+                json.dumps({"outcome": outcome, "digests": digests}, indent=2) + "\n",
+                encoding="utf-8",
+            )
+        found = _load(pristine, variant, entry)
+        assert found is not None
+        return found
+
+
+def _load(pristine: PristineSource, variant: Variant, entry: Path) -> PatchedSource | None:
+    meta_path = entry / "patched.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    dirs = {name: entry / name for name in meta["digests"]}
+    for name, directory in dirs.items():
+        if not directory.is_dir() or trees.digest_of(directory) != meta["digests"][name]:
+            shutil.rmtree(entry)  # never use a tree that does not match its digest
+            return None
+    return PatchedSource(pristine, variant, meta["outcome"], dirs, dict(meta["digests"]))
+
+
+def _owner(crates: tuple[Crate, ...], repo_path: str) -> Crate:
+    """The crate a repository path belongs to: the longest matching path_in_vcs."""
+    best: Crate | None = None
+    for crate in crates:
+        prefix = crate.path_in_vcs
+        if (prefix == "" or repo_path.startswith(prefix + "/")) and (
+            best is None or len(prefix) > len(best.path_in_vcs)
+        ):
+            best = crate
+    if best is None:
+        raise PatchError(f"the patch touches {repo_path}, which belongs to no vendored crate")
+    return best
+
+
+def _patch_into(pristine: PristineSource, checked: patches.CheckedPatch, dest: Path) -> str:
+    touched = {_owner(pristine.crates, f).name: _owner(pristine.crates, f) for f in checked.files}
+    with tempfile.TemporaryDirectory(prefix="patcher-stage-") as tmp:
+        # Lay the touched crates out as they sit in the repository, so repository paths in
+        # the patch resolve (the root crate at the top, members in their subdirectories).
+        stage = Path(tmp) / "repo"
+        for crate in sorted(touched.values(), key=lambda c: c.path_in_vcs):
+            trees.copy_tree(crate.directory, stage / crate.path_in_vcs)
+        outcome = patches.apply(checked, stage)
+        for crate in pristine.crates:
+            if crate.name not in touched:
+                trees.copy_tree(crate.directory, dest / crate.name)
+            elif crate.path_in_vcs:
+                shutil.move(str(stage / crate.path_in_vcs), str(dest / crate.name))
+        for crate in touched.values():
+            if not crate.path_in_vcs:  # what is left of the stage is the root crate
+                shutil.move(str(stage), str(dest / crate.name))
+    return outcome

@@ -1,0 +1,134 @@
+"""Patch variants: which diff applies to which release, checked with unidiff before any use."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path, PurePosixPath
+
+import tomlkit
+import unidiff
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from patcher import git, resources
+from patcher.errors import PatchError, UnsupportedRelease
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    upstream: str
+    name: str
+    file: Path
+    base: str
+    releases: SpecifierSet
+    detect: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.file.read_bytes()).hexdigest()
+
+    def covers(self, version: str) -> bool:
+        return self.releases.contains(Version(version), prereleases=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedPatch:
+    """A patch file that passed our checks, with the files it touches (repository paths)."""
+
+    variant: Variant
+    files: tuple[str, ...]
+
+
+def variants_file(upstream: str) -> Path:
+    return resources.patches_dir() / upstream / "variants.toml"
+
+
+def load_variants(upstream: str) -> list[Variant]:
+    path = variants_file(upstream)
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise PatchError(f"cannot read {path}: {exc}") from exc
+    variants = []
+    for entry in doc.get("variant", []):
+        try:
+            releases = SpecifierSet(entry["releases"])
+        except InvalidSpecifier as exc:
+            raise PatchError(f"{path}: variant {entry.get('name')}: {exc}") from exc
+        variants.append(
+            Variant(
+                upstream=upstream,
+                name=entry["name"],
+                file=path.parent / entry["file"],
+                base=entry["base"],
+                releases=releases,
+                detect=entry.get("detect", ""),
+            )
+        )
+    return variants
+
+
+def select_variant(upstream: str, version: str) -> Variant:
+    for variant in load_variants(upstream):
+        if variant.covers(version):
+            return variant
+    raise UnsupportedRelease(
+        f"no {upstream} patch variant claims release {version}",
+        hint=f"maintainers carry the patch forward with `patcher refresh --upstream "
+        f"{upstream}@{version}`",
+    )
+
+
+def check_patch(variant: Variant) -> CheckedPatch:
+    """Parse the patch with unidiff and refuse anything but text edits inside the tree."""
+    try:
+        raw = variant.file.read_bytes()
+    except OSError as exc:
+        raise PatchError(f"cannot read patch {variant.file}: {exc}") from exc
+    try:
+        patch_set = unidiff.PatchSet(raw.decode("utf-8"))
+    except (UnicodeDecodeError, unidiff.UnidiffParseError) as exc:
+        raise PatchError(f"{variant.file} is not a valid unified diff: {exc}") from exc
+    if not patch_set:
+        raise PatchError(f"{variant.file} contains no file changes")
+    files = []
+    for patched in patch_set:
+        where = f"{variant.file.name}: {patched.path}"
+        if patched.is_binary_file:
+            raise PatchError(f"{where}: binary changes are not allowed in a patch")
+        if patched.is_rename:
+            raise PatchError(f"{where}: renames are not allowed in a patch")
+        header = str(patched.patch_info)
+        if "new mode 120000" in header or "new file mode 120000" in header:
+            raise PatchError(f"{where}: symlinks are not allowed in a patch")
+        for name in (patched.source_file, patched.target_file):
+            _check_tree_path(where, name)
+        if not patched.is_modified_file:
+            raise PatchError(f"{where}: a patch may only modify existing files")
+        if len(patched) == 0:
+            raise PatchError(f"{where}: no hunks")
+        files.append(patched.path)
+    return CheckedPatch(variant=variant, files=tuple(files))
+
+
+def _check_tree_path(where: str, name: str) -> None:
+    if name == "/dev/null":
+        return
+    stripped = name[2:] if name.startswith(("a/", "b/")) else name
+    path = PurePosixPath(stripped)
+    if path.is_absolute() or ".." in path.parts or "\\" in stripped or not path.parts:
+        raise PatchError(f"{where}: path {name!r} points outside the source tree")
+
+
+def apply(checked: CheckedPatch, tree: Path) -> str:
+    """Apply a checked patch inside `tree`. Returns "patched" or "upstream" (already has it)."""
+    targets = [tree / name for name in checked.files]
+    missing = [str(p) for p in targets if not p.is_file()]
+    if missing:
+        raise PatchError(f"patch {checked.variant.name}: files missing in the tree: {missing}")
+    detect = checked.variant.detect
+    if detect and all(detect in p.read_text(encoding="utf-8") for p in targets):
+        return "upstream"
+    git.apply_patch(tree, checked.variant.file)
+    return "patched"

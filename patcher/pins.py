@@ -1,0 +1,90 @@
+"""Pins: for each upstream release we support, its tag and the commit it was published from."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import tomlkit
+from packaging.version import InvalidVersion, Version
+
+from patcher import resources
+from patcher.errors import PatcherError, UnsupportedRelease
+
+UPSTREAMS = ("pyo3", "maturin")
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    upstream: str  # "pyo3" or "maturin"
+    version: str
+    tag: str
+    commit: str
+    # Where upstream placed the tag on another commit than the one it published from
+    # (pyo3 v0.23.0 points at a docs fix-up): the tag must point here instead.
+    tag_commit: str | None = None
+    yanked: bool = False
+
+    @property
+    def expected_tag_commit(self) -> str:
+        return self.tag_commit or self.commit
+
+    def as_toml(self) -> dict[str, object]:
+        table: dict[str, object] = {"tag": self.tag, "commit": self.commit}
+        if self.tag_commit:
+            table["tag-commit"] = self.tag_commit
+        if self.yanked:
+            table["yanked"] = True
+        return table
+
+
+def pins_file(upstream: str) -> Path:
+    return resources.pins_dir() / f"{upstream}.toml"
+
+
+def load_pins(upstream: str) -> dict[str, Pin]:
+    path = pins_file(upstream)
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise PatcherError(f"cannot read the {upstream} pins at {path}: {exc}") from exc
+    pins: dict[str, Pin] = {}
+    for version, table in doc.get("release", {}).items():
+        commit = str(table["commit"])
+        tag_commit = table.get("tag-commit")
+        if not _SHA_RE.match(commit) or (tag_commit and not _SHA_RE.match(tag_commit)):
+            raise PatcherError(f"{path}: release {version} has a malformed commit SHA")
+        pins[version] = Pin(
+            upstream=upstream,
+            version=version,
+            tag=str(table["tag"]),
+            commit=commit,
+            tag_commit=tag_commit,
+            yanked=bool(table.get("yanked", False)),
+        )
+    return pins
+
+
+def supported_range(upstream: str) -> str:
+    versions = sorted(load_pins(upstream), key=Version)
+    return f"{versions[0]} .. {versions[-1]}" if versions else "(none)"
+
+
+def get_pin(upstream: str, version: str) -> Pin:
+    try:
+        Version(version)
+    except InvalidVersion as exc:
+        raise UnsupportedRelease(f"{version!r} is not a valid {upstream} version") from exc
+    pins = load_pins(upstream)
+    if version not in pins:
+        raise UnsupportedRelease(
+            f"{upstream} {version} is not pinned by this patcher "
+            f"(supported: {supported_range(upstream)})",
+            hint=(
+                f"use a supported {upstream} release, or upgrade pyo3-patcher; maintainers add "
+                f"releases with `patcher refresh --upstream {upstream}@{version}`"
+            ),
+        )
+    return pins[version]

@@ -1,0 +1,79 @@
+"""Content digests of directory trees, and copying them without touching what is unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from patcher.errors import SourceError
+
+# Files cargo writes into its registry extraction, not part of a crate's content.
+IGNORED_NAMES = frozenset({".cargo-ok"})
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 of every regular file below `root`, by forward-slash relative path."""
+    digests: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name in IGNORED_NAMES:
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                digests[rel] = "symlink:" + os.readlink(path)
+                continue
+            digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def tree_digest(digests: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(digests):
+        h.update(f"{rel}\0{digests[rel]}\n".encode())
+    return h.hexdigest()
+
+
+def digest_of(root: Path) -> str:
+    return tree_digest(file_digests(root))
+
+
+def diff_digests(expected: dict[str, str], actual: dict[str, str]) -> dict[str, list[str]]:
+    """Name what differs: files changed, added and deleted relative to `expected`."""
+    return {
+        "changed": sorted(k for k in expected.keys() & actual.keys() if expected[k] != actual[k]),
+        "added": sorted(actual.keys() - expected.keys()),
+        "deleted": sorted(expected.keys() - actual.keys()),
+    }
+
+
+def copy_tree(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+
+
+def safe_extract(archive: Path, dest: Path, *, allow_links: bool = True) -> None:
+    """Extract a tar archive, refusing members that would land outside `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            target = (root / member.name).resolve()
+            if not (target == root or root in target.parents) or member.isdev():
+                raise SourceError(f"archive {archive.name} has an unsafe member {member.name!r}")
+            if (member.issym() or member.islnk()) and not allow_links:
+                raise SourceError(f"archive {archive.name} has a link {member.name!r}")
+            if member.issym() or member.islnk():
+                base = target.parent if member.issym() else root
+                link = (base / member.linkname).resolve()
+                if not (link == root or root in link.parents):
+                    raise SourceError(
+                        f"archive {archive.name}: link {member.name!r} points outside the tree"
+                    )
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # Python < 3.9.17 / 3.10.12: members were checked above
+            tar.extractall(dest)  # noqa: S202
