@@ -113,9 +113,8 @@ def fetch_pinned(
             )
             progress = _Progress(f"fetching {tag} from {url}")
             try:
-                repo.git.fetch(
-                    url, f"+refs/tags/{tag}:refs/tags/{tag}", "--depth=1", "--no-tags",
-                    progress=progress,
+                _remote(repo, url).fetch(
+                    f"+refs/tags/{tag}:refs/tags/{tag}", progress=progress, depth=1, no_tags=True
                 )
             except GitCommandError as exc:
                 raise SourceError(
@@ -136,7 +135,7 @@ def fetch_pinned(
             if tag_commit == commit or _has(repo, commit):
                 return
             try:
-                repo.git.fetch(url, commit, "--depth=1", "--no-tags", progress=progress)
+                repo.git.fetch(url, commit, "--depth=1", "--no-tags")
             except GitCommandError:
                 # Servers that refuse to serve a bare SHA: walk back from the tag instead.
                 repo.git.fetch(url, f"+refs/tags/{tag}:refs/tags/{tag}", "--depth=50", "--no-tags")
@@ -146,6 +145,16 @@ def fetch_pinned(
             raise _git_missing(exc) from exc
         except GitCommandError as exc:
             raise _tool_error(f"git failed while fetching {tag} from {url}", exc) from exc
+
+
+def _remote(repo: gitpython.Repo, url: str) -> gitpython.Remote:
+    """The remote `upstream`, pointing at `url` (a mirror may change between runs)."""
+    if "upstream" in [r.name for r in repo.remotes]:
+        remote = repo.remote("upstream")
+        if remote.url != url:
+            remote.set_url(url)
+        return remote
+    return repo.create_remote("upstream", url)
 
 
 def _has(repo: gitpython.Repo, commit: str) -> bool:

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO_ROOT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Cargo's downloads live inside the repository (git-ignored), never in $HOME; a fresh
+    # clone starts empty and fills it from crates.io.
+    cargo_home = Path(os.environ.get("PYO3_PATCHER_TEST_CARGO_HOME", REPO_ROOT / ".cache" / "cargo-home"))
+    cargo_home.mkdir(parents=True, exist_ok=True)
+    os.environ["CARGO_HOME"] = str(cargo_home)
+    # The real upstream is unreachable from CI; tests name their own git repositories.
+    os.environ["PYO3_PATCHER_PYO3_URL"] = "file:///nonexistent/pyo3.git"
+    os.environ.pop("CARGO_TARGET_DIR", None)
+    for name in ("PYO3_PYTHON", "PYO3_BASE_PYTHON", "VIRTUAL_ENV", "PYO3_CONFIG_FILE"):
+        os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("patcher-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the user's real cache."""
+    monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(shared_cache))

@@ -1,0 +1,102 @@
+"""Shared test helpers: real git repositories, real crates, real projects. No mocks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import git as gitpython
+import tomlkit
+
+from patcher import cargo
+from patcher.sources import PYO3_CRATES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO_ROOT / "examples" / "hello-pyo3"
+
+
+def run_patcher(*args: str | os.PathLike[str], cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real CLI, as users run it: `python -m patcher ...`."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "patcher", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, check=False,
+    )
+
+
+def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
+    """A git repository laid out like upstream pyo3, one commit and tag per release, made
+    from the published crates. Returns its file:// URL and a pins dir naming its commits."""
+    repo_dir = root / "pyo3-upstream"
+    repo = gitpython.Repo.init(repo_dir)
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "test")
+        cfg.set_value("user", "email", "test@example.invalid")
+    pins = ["# test pins for a repository made from published crates\n"]
+    for version in versions:
+        for item in repo_dir.iterdir():
+            if item.name != ".git":
+                subprocess.run(["rm", "-rf", str(item)], check=True)
+        dirs = cargo.download_crates({name: version for name in PYO3_CRATES})
+        for name in PYO3_CRATES:
+            dest = repo_dir if name == "pyo3" else repo_dir / name
+            subprocess.run(["cp", "-r", f"{dirs[name]}/.", str(dest)], check=True)
+        for leftover in repo_dir.rglob("*"):
+            if leftover.name in {".cargo_vcs_info.json", "Cargo.toml.orig", ".cargo-ok"}:
+                leftover.unlink()
+        _link_like_upstream(repo_dir)
+        repo.git.add("-A")
+        repo.index.commit(f"release {version}")
+        repo.create_tag(f"v{version}")
+        pins.append(f'[release."{version}"]\ntag = "v{version}"\ncommit = "{repo.head.commit.hexsha}"\n')
+    pins_dir = root / "pins"
+    pins_dir.mkdir()
+    (pins_dir / "pyo3.toml").write_text("\n".join(pins), encoding="utf-8")
+    return repo_dir.as_uri(), pins_dir
+
+
+def _link_like_upstream(repo_dir: Path) -> None:
+    """Published manifests name their siblings by version only; upstream's add a path (and
+    the root is a workspace). Put both back, as the real repository has them."""
+    for name in PYO3_CRATES:
+        path = repo_dir / ("Cargo.toml" if name == "pyo3" else f"{name}/Cargo.toml")
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+        for section in ("dependencies", "build-dependencies"):
+            for dep, spec in doc.get(section, {}).items():
+                if dep in PYO3_CRATES and isinstance(spec, dict):
+                    rel = "" if name == "pyo3" else "../"
+                    spec["path"] = dep if name == "pyo3" else f"{rel}{dep}"
+        if name == "pyo3":
+            workspace = tomlkit.table()
+            workspace["members"] = [n for n in PYO3_CRATES if n != "pyo3"]
+            doc["workspace"] = workspace
+        path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def write_crate(directory: Path, name: str, deps: str, extra: str = "") -> None:
+    (directory / "src").mkdir(parents=True, exist_ok=True)
+    (directory / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[lib]\ncrate-type = ["cdylib", "rlib"]\n\n[dependencies]\n{deps}\n{extra}',
+        encoding="utf-8",
+    )
+    (directory / "src" / "lib.rs").write_text(
+        "use pyo3::prelude::*;\n\n#[pyfunction]\nfn answer() -> usize {\n    42\n}\n",
+        encoding="utf-8",
+    )
+
+
+def snapshot(root: Path, skip: tuple[str, ...] = ("target",)) -> dict[str, tuple[bytes, int]]:
+    """Every file under root with its bytes and mtime (ns)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts and rel.parts[0] in skip:
+            continue
+        if path.is_file():
+            found[rel.as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return found
