@@ -145,6 +145,18 @@ def _no_pyo3(project: Project) -> ProjectError:
 def plan(directory: Path, options: Options) -> ApplyPlan:
     project = discover(directory)
     previous = State.load(project.state_file)
+    manifest_path = project.workspace_manifest
+    old_text = manifest_path.read_bytes()
+    text = old_text.decode("utf-8")
+    owned = dict(previous.entries) if previous else {}
+    foreign = manifest.foreign_entries(text, set(sources.PYO3_CRATES), owned)
+    if foreign and not options.force:
+        listed = "; ".join(f"{k} = {v}" for k, v in sorted(foreign.items()))
+        raise ProjectError(
+            f"{manifest_path.name} already has [patch.crates-io] entries for pyo3 crates: {listed}",
+            hint="patcher would replace them; remove them, or pass --force to let patcher "
+            "replace them",
+        )
     locked, lock_absent = resolve_locked(project, offline=options.offline)
     version = locked.version
     pin = pins.get_pin("pyo3", version)
@@ -183,18 +195,6 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
             if old not in {root / rel for rel in wanted.values()} and old.exists():
                 placements.append(TreePlacement(name, old, None))
 
-    manifest_path = project.workspace_manifest
-    old_text = manifest_path.read_bytes()
-    text = old_text.decode("utf-8")
-    owned = dict(previous.entries) if previous else {}
-    foreign = manifest.foreign_entries(text, set(sources.PYO3_CRATES), owned)
-    if foreign and not options.force:
-        listed = "; ".join(f"{k} = {v}" for k, v in sorted(foreign.items()))
-        raise ProjectError(
-            f"{manifest_path.name} already has [patch.crates-io] entries for pyo3 crates: {listed}",
-            hint="patcher would replace them; remove them, or pass --force to let patcher "
-            "replace them",
-        )
     drop = set(owned) - set(wanted)
     new_text, created = manifest.set_patch_entries(text, wanted, drop)
     edits: list[FileEdit] = []
@@ -264,8 +264,11 @@ def execute(plan: ApplyPlan, *, offline: bool = False) -> None:
 def verify_resolution(project: Project, state: State, *, offline: bool = False) -> None:
     """cargo must resolve every pyo3 crate of the graph to our trees (and update Cargo.lock)."""
     data, stderr = cargo.metadata(project.workspace_manifest, offline=offline)
-    if cargo.NOT_USED_MARKER in stderr:
-        unused = [line.strip() for line in stderr.splitlines() if "Patch" in line or "patch" in line]
+    unused = [
+        line.strip() for line in stderr.splitlines()
+        if cargo.NOT_USED_MARKER in line and any(f"`{name} v" in line for name in state.crates)
+    ]
+    if unused:
         raise PatchError(
             "cargo did not use a [patch.crates-io] entry of ours",
             hint="cargo said:\n" + "\n".join(unused[:10]),

@@ -23,12 +23,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from patcher.commands import apply as apply_cmd
+    from patcher.commands import demo as demo_cmd
 
-    parser = _Parser(prog="patcher", description=__doc__)
+    parser = _Parser(
+        prog="patcher",
+        description="Keep the cargo cache of PyO3 projects warm across isolated builds.",
+    )
     parser.add_argument("--version", action="version", version=f"pyo3-patcher {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what patcher runs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     apply_cmd.register(sub)
+    demo_cmd.register(sub)
     return parser
 
 
