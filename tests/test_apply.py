@@ -178,3 +178,19 @@ def test_bad_input_gets_an_error_a_hint_and_leaves_the_project(
     assert result.returncode == code, result.stderr
     assert needle in result.stderr and "hint:" in result.stderr
     assert snapshot(project) == before
+
+
+def test_offline_uses_only_the_cache_and_says_what_is_missing(tmp_path: Path) -> None:
+    project = tmp_path / "example"
+    shutil.copytree(EXAMPLE, project)
+    before = snapshot(project)
+    cold = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache")}
+    result = run_patcher("apply", "--project", project, "--offline", env=cold)
+    assert result.returncode == 4
+    assert "not in the cache" in result.stderr and "without --offline" in result.stderr
+    assert snapshot(project) == before
+    # warm the cache, then offline works
+    assert run_patcher("apply", "--project", project, "--dry-run", "--source", "crates.io",
+                       env=cold).returncode == 0
+    result = run_patcher("apply", "--project", project, "--offline", env=cold)
+    assert result.returncode == 0, result.stderr
