@@ -24,6 +24,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from patcher.commands import apply as apply_cmd
     from patcher.commands import demo as demo_cmd
+    from patcher.commands import remove as remove_cmd
+    from patcher.commands import verify as verify_cmd
 
     parser = _Parser(
         prog="patcher",
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what patcher runs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     apply_cmd.register(sub)
+    remove_cmd.register(sub)
+    verify_cmd.register(sub)
     demo_cmd.register(sub)
     return parser
 

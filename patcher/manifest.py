@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import tomlkit
-from tomlkit.items import InlineTable, Table
+from tomlkit.items import InlineTable, Null, Table, Whitespace
 
 from patcher.errors import ProjectError
 
@@ -46,11 +46,12 @@ def _path_entry(path: str) -> Any:
 
 def set_patch_entries(
     text: str, wanted: dict[str, str], drop: set[str]
-) -> tuple[str, bool]:
+) -> tuple[str, bool, bool]:
     """Return new manifest text with `wanted` entries set (name -> relative path) and `drop`
-    entries removed, and whether we created the [patch.crates-io] table."""
+    entries removed, whether we created the [patch.crates-io] table, and whether we put a
+    blank line before it."""
     doc = tomlkit.parse(text)
-    created = False
+    created = spacer = False
     table = _existing(doc)
     if table is None and wanted:
         created = True
@@ -59,12 +60,13 @@ def set_patch_entries(
             patch = tomlkit.table(is_super_table=True)
             if text.endswith("\n") and not text.endswith("\n\n"):
                 doc.add(tomlkit.nl())  # a blank line before our new table, for readability
+                spacer = True
             doc.append("patch", patch)
         crates_io = tomlkit.table()
         patch.append("crates-io", crates_io)
         table = crates_io
     if table is None:
-        return text, False
+        return text, False, False
     if not isinstance(table, (Table, InlineTable)):
         raise ProjectError("[patch.crates-io] in the workspace Cargo.toml is not a table")
     for name in sorted(drop):
@@ -75,7 +77,7 @@ def set_patch_entries(
         if current is not None and hasattr(current, "unwrap") and current.unwrap() == {"path": path}:
             continue  # unchanged: keep its exact bytes
         table[name] = _path_entry(path)
-    return tomlkit.dumps(doc), created
+    return tomlkit.dumps(doc), created, spacer
 
 
 def remove_patch_table_if_empty(text: str) -> str:
@@ -88,4 +90,37 @@ def remove_patch_table_if_empty(text: str) -> str:
         del patch["crates-io"]
     if len(patch) == 0:
         del doc["patch"]
+    return tomlkit.dumps(doc)
+
+
+def _is_empty(table: Any) -> bool:
+    """No keys and no comments: only whitespace is left."""
+    body = table.value.body if isinstance(table, Table) else []
+    return len(table) == 0 and all(
+        key is None and isinstance(item, (Whitespace, Null)) for key, item in body
+    )
+
+
+def remove_owned_entries(
+    text: str, owned: dict[str, str], created_table: bool, spacer: bool
+) -> str:
+    """Drop the entries we own (only where they still say what we wrote), and the table if we
+    created it and nothing else is left in it. Lines the user changed or added stay."""
+    doc = tomlkit.parse(text)
+    table = _existing(doc)
+    if table is None:
+        return text
+    for name, path in owned.items():
+        current = table.get(name)
+        if current is not None and hasattr(current, "unwrap") and current.unwrap() == {"path": path}:
+            del table[name]
+    if created_table and _is_empty(table):
+        patch = doc["patch"]
+        del patch["crates-io"]
+        if len(patch) == 0:
+            del doc["patch"]
+            result = tomlkit.dumps(doc)
+            if spacer and result.endswith("\n\n"):
+                result = result[:-1]  # the blank line set_patch_entries put before the table
+            return result
     return tomlkit.dumps(doc)

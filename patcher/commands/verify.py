@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from patcher import verify
+from patcher.commands.apply import add_project_arg
+from patcher.errors import VerifyError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("verify", help="check the project is patched exactly as applied (CI)")
+    add_project_arg(parser)
+    parser.add_argument("--offline", action="store_true", help="use only the caches")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = verify.verify(args.project, offline=args.offline)
+    if args.json:
+        json.dump(report.as_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(report.render())
+    return 0 if report.ok else VerifyError.exit_code
