@@ -25,6 +25,8 @@ class InjectedFault(PatcherError):
 
 def fault_point(step: str) -> None:
     if os.environ.get(FAULT_ENV) == step:
+        if os.environ.get(FAULT_ENV + "_KIND") == "interrupt":
+            raise KeyboardInterrupt  # what Ctrl-C raises
         raise InjectedFault(f"injected fault at step {step!r}")
 
 
