@@ -196,12 +196,13 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
                 placements.append(TreePlacement(name, old, None))
 
     drop = set(owned) - set(wanted)
-    new_text, created, spacer = manifest.set_patch_entries(text, wanted, drop)
+    new_text, created, separator = manifest.set_patch_entries(text, wanted, drop)
     edits: list[FileEdit] = []
     if new_text.encode("utf-8") != old_text:
         edits.append(FileEdit(manifest_path, old_text, new_text.encode("utf-8")))
     created_table = created or bool(previous and previous.created_patch_table)
-    spacer = spacer or bool(previous and previous.added_blank_line)
+    if not created and previous is not None:
+        separator = previous.separator
 
     state = State(
         vendor_dir=vendor_rel,
@@ -216,7 +217,7 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
         digests={c: patched.digests[c] for c in locked.crates},
         entries=wanted,
         created_patch_table=created_table,
-        added_blank_line=spacer,
+        separator=separator,
         lock_was_absent=lock_absent,
     )
     state_bytes = state.render().encode("utf-8")

@@ -58,7 +58,7 @@ class State:
     entries: dict[str, str]  # [patch.crates-io] entries we own: crate -> path
     created_patch_table: bool
     lock_was_absent: bool
-    added_blank_line: bool = False
+    separator: str = ""  # what apply put before a [patch.crates-io] table it appended
 
     def render(self) -> str:
         doc = tomlkit.document()
@@ -68,7 +68,7 @@ class State:
         doc.add("format", 1)
         doc.add("vendor-dir", self.vendor_dir)
         doc.add("created-patch-table", self.created_patch_table)
-        doc.add("added-blank-line", self.added_blank_line)
+        doc.add("separator", self.separator)
         doc.add("cargo-lock-was-absent", self.lock_was_absent)
         pyo3 = tomlkit.table()
         pyo3.add("version", self.pyo3_version)
@@ -110,7 +110,7 @@ class State:
                 digests=dict(pyo3["digests"]),
                 entries=dict(doc.get("patch-entries", {})),
                 created_patch_table=bool(doc.get("created-patch-table", False)),
-                added_blank_line=bool(doc.get("added-blank-line", False)),
+                separator=str(doc.get("separator", "")),
                 lock_was_absent=bool(doc.get("cargo-lock-was-absent", False)),
             )
         except (KeyError, TypeError) as exc:

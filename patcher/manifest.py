@@ -44,29 +44,35 @@ def _path_entry(path: str) -> Any:
     return tomlkit.parse(f"x = {{ path = {tomlkit.string(path).as_string()} }}\n")["x"]
 
 
+def _separator(text: str) -> str:
+    """What goes between the user's last byte and a table we append: one blank line."""
+    if not text or text.endswith("\n\n"):
+        return ""
+    return "\n" if text.endswith("\n") else "\n\n"
+
+
 def set_patch_entries(
     text: str, wanted: dict[str, str], drop: set[str]
-) -> tuple[str, bool, bool]:
+) -> tuple[str, bool, str]:
     """Return new manifest text with `wanted` entries set (name -> relative path) and `drop`
-    entries removed, whether we created the [patch.crates-io] table, and whether we put a
-    blank line before it."""
+    entries removed, whether we created the [patch.crates-io] table, and the separator we put
+    before a table we appended (so that `remove` can take back exactly what we added)."""
     doc = tomlkit.parse(text)
-    created = spacer = False
     table = _existing(doc)
-    if table is None and wanted:
-        created = True
-        patch = doc.get("patch")
-        if patch is None:
-            patch = tomlkit.table(is_super_table=True)
-            if text.endswith("\n") and not text.endswith("\n\n"):
-                doc.add(tomlkit.nl())  # a blank line before our new table, for readability
-                spacer = True
-            doc.append("patch", patch)
-        crates_io = tomlkit.table()
-        patch.append("crates-io", crates_io)
-        table = crates_io
     if table is None:
-        return text, False, False
+        if not wanted:
+            return text, False, ""
+        if doc.get("patch") is None:
+            # Appended as text, not through tomlkit: the user's bytes stay a prefix.
+            separator = _separator(text)
+            new_text = text + separator + _render_table(wanted)
+            tomlkit.parse(new_text)
+            return new_text, True, separator
+        table = tomlkit.table()
+        doc["patch"].append("crates-io", table)
+        created = True
+    else:
+        created = False
     if not isinstance(table, (Table, InlineTable)):
         raise ProjectError("[patch.crates-io] in the workspace Cargo.toml is not a table")
     for name in sorted(drop):
@@ -77,7 +83,18 @@ def set_patch_entries(
         if current is not None and hasattr(current, "unwrap") and current.unwrap() == {"path": path}:
             continue  # unchanged: keep its exact bytes
         table[name] = _path_entry(path)
-    return tomlkit.dumps(doc), created, spacer
+    new_text = tomlkit.dumps(doc)
+    # tomlkit ends a line it adds to a last table that had no final newline; note it as
+    # the "separator" so that remove takes it back
+    added_newline = not text.endswith("\n") and new_text.endswith("\n")
+    return new_text, created, "EOF\n" if added_newline else ""
+
+
+def _render_table(wanted: dict[str, str]) -> str:
+    lines = ["[patch.crates-io]"]
+    for name, path in sorted(wanted.items()):
+        lines.append(f"{name} = {{ path = {tomlkit.string(path).as_string()} }}")
+    return "\n".join(lines) + "\n"
 
 
 def remove_patch_table_if_empty(text: str) -> str:
@@ -102,7 +119,7 @@ def _is_empty(table: Any) -> bool:
 
 
 def remove_owned_entries(
-    text: str, owned: dict[str, str], created_table: bool, spacer: bool
+    text: str, owned: dict[str, str], created_table: bool, separator: str
 ) -> str:
     """Drop the entries we own (only where they still say what we wrote), and the table if we
     created it and nothing else is left in it. Lines the user changed or added stay."""
@@ -114,13 +131,16 @@ def remove_owned_entries(
         current = table.get(name)
         if current is not None and hasattr(current, "unwrap") and current.unwrap() == {"path": path}:
             del table[name]
+    result = tomlkit.dumps(doc)
+    if separator == "EOF\n":
+        return result[:-1] if result.endswith("\n") else result
     if created_table and _is_empty(table):
+        ours = separator + "[patch.crates-io]\n"
+        if result.endswith(ours):
+            return result[: -len(ours)]  # exactly what we appended
         patch = doc["patch"]
         del patch["crates-io"]
         if len(patch) == 0:
             del doc["patch"]
-            result = tomlkit.dumps(doc)
-            if spacer and result.endswith("\n\n"):
-                result = result[:-1]  # the blank line set_patch_entries put before the table
-            return result
-    return tomlkit.dumps(doc)
+        return tomlkit.dumps(doc)
+    return result

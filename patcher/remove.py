@@ -31,7 +31,7 @@ def plan(directory: Path) -> RemovePlan:
         return RemovePlan(project, None, None, ())
     old = project.workspace_manifest.read_bytes()
     new = manifest.remove_owned_entries(
-        old.decode("utf-8"), state.entries, state.created_patch_table, state.added_blank_line
+        old.decode("utf-8"), state.entries, state.created_patch_table, state.separator
     ).encode("utf-8")
     root = project.workspace_root
     trees = tuple(
