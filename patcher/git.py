@@ -15,11 +15,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import git as gitpython
-from git.exc import GitCommandError, GitCommandNotFound
+# Without git on PATH, importing GitPython would fail at once; we want our own clear error
+# at the first git call instead.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-from patcher import trees
-from patcher.errors import PatchError, SourceError, ToolError
+import git as gitpython  # noqa: E402
+from git.exc import GitCommandError, GitCommandNotFound  # noqa: E402
+
+from patcher import trees  # noqa: E402
+from patcher.errors import PatchError, SourceError, ToolError  # noqa: E402
 
 # Variables that steer how git reaches a remote: the user's, and kept on purpose.
 _KEEP_GIT_VARS = frozenset(

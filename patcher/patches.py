@@ -12,7 +12,17 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from patcher import git, resources
-from patcher.errors import PatchError, UnsupportedRelease
+from patcher.errors import PatchError as _PatchError
+from patcher.errors import UnsupportedRelease
+
+_PATCH_HINT = (
+    "patch files come with pyo3-patcher: restore patches/ from version control or reinstall "
+    "pyo3-patcher (PYO3_PATCHER_PATCHES_DIR, if set, points elsewhere)"
+)
+
+
+def PatchError(message: str, hint: str = _PATCH_HINT) -> _PatchError:  # noqa: N802
+    return _PatchError(message, hint)
 
 
 @dataclasses.dataclass(frozen=True)
