@@ -24,6 +24,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from patcher.commands import apply as apply_cmd
     from patcher.commands import demo as demo_cmd
+    from patcher.commands import refresh as refresh_cmd
     from patcher.commands import remove as remove_cmd
     from patcher.commands import verify as verify_cmd
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what patcher runs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     apply_cmd.register(sub)
+    refresh_cmd.register(sub)
     remove_cmd.register(sub)
     verify_cmd.register(sub)
     demo_cmd.register(sub)

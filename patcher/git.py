@@ -204,3 +204,79 @@ def apply_patch(tree: Path, patch_file: Path, *, check_only: bool = False) -> No
                 "`patcher refresh --upstream`"
                 + (f"\ngit said: {str(exc.stderr).strip()}" if exc.stderr else ""),
             ) from exc
+
+
+# --- work trees for carrying a patch to a new release (patcher refresh --upstream) ---
+
+_IDENTITY = {"user.name": "pyo3-patcher", "user.email": "pyo3-patcher@localhost"}
+
+
+def _cfg_args() -> list[str]:
+    return [arg for key, value in _IDENTITY.items() for arg in ("-c", f"{key}={value}")]
+
+
+def commit_tree(tree: Path, message: str) -> None:
+    """Make `tree` (our own scratch directory) a repository with all its files committed."""
+    with clean_env():
+        try:
+            repo = gitpython.Repo.init(tree)
+            repo.git.add("-A")
+            gitpython.Git(str(tree)).execute(["git", *_cfg_args(), "commit", "-q", "-m", message])
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+        except GitCommandError as exc:
+            raise _tool_error(f"git could not commit in {tree}", exc) from exc
+
+
+def store_blob(tree: Path, content: bytes) -> str:
+    """Write `content` into the object database of the repository at `tree`."""
+    with clean_env(), tempfile.NamedTemporaryFile() as tmp:
+        tmp.write(content)
+        tmp.flush()
+        return str(gitpython.Repo(tree).git.hash_object("-w", tmp.name))
+
+
+def try_apply(tree: Path, patch_file: Path, *, three_way: bool) -> tuple[bool, str]:
+    """Apply in the repository at `tree`; (clean, what git said). A failed three-way apply
+    leaves conflict markers in the work tree for a person to resolve."""
+    cmd = ["git", "apply", "--verbose"]
+    if three_way:
+        cmd.append("--3way")
+    with clean_env():
+        try:
+            out = gitpython.Git(str(tree)).execute([*cmd, str(patch_file.resolve())],
+                                                   with_extended_output=True)
+            return True, str(out[2])
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+        except GitCommandError as exc:
+            return False, str(exc.stderr or "")
+
+
+def diff_work_tree(tree: Path) -> str:
+    """The work tree's changes against HEAD, as a git-style patch (3 lines of context)."""
+    with clean_env():
+        repo = gitpython.Repo(tree)
+        repo.git.add("-A")
+        return str(repo.git.diff("--cached", "--no-color", "--no-ext-diff", "--abbrev=7", "HEAD")) + "\n"
+
+
+def conflicted_files(tree: Path) -> list[str]:
+    with clean_env():
+        repo = gitpython.Repo(tree)
+        names = repo.git.diff("--name-only", "--diff-filter=U")
+        return [n for n in names.splitlines() if n]
+
+
+def fetch_tag_commit(repo_dir: Path, url: str, tag: str) -> str:
+    """Fetch `tag` shallowly into the bare repo `repo_dir`; return the commit it names."""
+    with clean_env():
+        try:
+            repo = (gitpython.Repo(repo_dir) if (repo_dir / "HEAD").is_file()
+                    else gitpython.Repo.init(repo_dir, bare=True))
+            _remote(repo, url).fetch(f"+refs/tags/{tag}:refs/tags/{tag}", depth=1, no_tags=True)
+            return str(repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}"))
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+        except GitCommandError as exc:
+            raise SourceError(f"cannot fetch tag {tag} from {url}") from exc
