@@ -71,9 +71,13 @@ class ApplyPlan:
             rel = edit.path.relative_to(root).as_posix()
             old = (edit.old or b"").decode("utf-8").splitlines(keepends=True)
             new = edit.new.decode("utf-8").splitlines(keepends=True)
-            lines.append("".join(difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}")).rstrip("\n"))
+            lines.append(
+                "".join(difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}")).rstrip("\n")
+            )
         if self.update_lock or any(e.path.name == "Cargo.toml" for e in self.edits):
-            lines.append("update Cargo.lock through cargo (pyo3 crates resolve to the vendored paths)")
+            lines.append(
+                "update Cargo.lock through cargo (pyo3 crates resolve to the vendored paths)"
+            )
         return "\n".join(lines) + "\n"
 
     def as_json(self) -> dict[str, Any]:
@@ -88,8 +92,11 @@ class ApplyPlan:
             "crates": list(self.state.crates),
             "changed": self.changed,
             "vendor": [
-                {"crate": p.crate, "path": p.dest.relative_to(root).as_posix(),
-                 "action": "vendor" if p.source else "remove"}
+                {
+                    "crate": p.crate,
+                    "path": p.dest.relative_to(root).as_posix(),
+                    "action": "vendor" if p.source else "remove",
+                }
                 for p in self.placements
             ],
             "files": [e.path.relative_to(root).as_posix() for e in self.edits],
@@ -170,14 +177,21 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
             f"unknown source {source!r}", hint=f"use one of {', '.join(sources.SOURCE_CHOICES)}"
         )
     pristine = sources.pristine_pyo3(
-        pin, source=source, url=sources.upstream_url("pyo3", project.config.pyo3_url),
+        pin,
+        source=source,
+        url=sources.upstream_url("pyo3", project.config.pyo3_url),
         offline=options.offline,
     )
     patched = patched_pyo3(pristine, variant)
     if previous is not None and previous.pyo3_version == version and previous.digests:
-        stale = [c for c in locked.crates if previous.digests.get(c) not in (None, patched.digests[c])]
+        stale = [
+            c for c in locked.crates if previous.digests.get(c) not in (None, patched.digests[c])
+        ]
         if stale:
-            _say(f"note: recorded trees for {stale} differ from what {source} gives now; re-vendoring")
+            _say(
+                f"note: recorded trees for {stale} differ from what {source} gives now; "
+                "re-vendoring"
+            )
 
     root = project.workspace_root
     vendor_rel = project.config.vendor_dir.strip("/")
@@ -225,7 +239,9 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
     if state_bytes != old_state:
         edits.append(FileEdit(project.state_file, old_state, state_bytes))
     update_lock = not lock_absent and bool(locked.from_registry)
-    return ApplyPlan(project, state, previous, patched, tuple(edits), tuple(placements), update_lock)
+    return ApplyPlan(
+        project, state, previous, patched, tuple(edits), tuple(placements), update_lock
+    )
 
 
 def project_lock_path(project: Project) -> Path:
@@ -268,7 +284,8 @@ def verify_resolution(project: Project, state: State, *, offline: bool = False) 
     """cargo must resolve every pyo3 crate of the graph to our trees (and update Cargo.lock)."""
     data, stderr = cargo.metadata(project.workspace_manifest, offline=offline)
     unused = [
-        line.strip() for line in stderr.splitlines()
+        line.strip()
+        for line in stderr.splitlines()
         if cargo.NOT_USED_MARKER in line and any(f"`{name} v" in line for name in state.crates)
     ]
     if unused:

@@ -20,8 +20,15 @@ def _offline(offline: bool) -> list[str]:
 def locate_workspace_root(manifest: Path) -> Path:
     """The root manifest of the workspace `manifest` belongs to (where [patch] is read)."""
     result = proc.run(
-        ["cargo", "locate-project", "--workspace", "--message-format", "plain",
-         "--manifest-path", manifest],
+        [
+            "cargo",
+            "locate-project",
+            "--workspace",
+            "--message-format",
+            "plain",
+            "--manifest-path",
+            manifest,
+        ],
         check=False,
     )
     if result.returncode != 0:
@@ -37,8 +44,15 @@ def metadata(
     manifest: Path, *, no_deps: bool = False, offline: bool = False, locked: bool = False
 ) -> tuple[dict[str, Any], str]:
     """`cargo metadata` as JSON, with cargo's stderr (where its warnings go)."""
-    cmd: list[str | Path] = ["cargo", "metadata", "--format-version", "1", "--manifest-path",
-                             manifest, *_offline(offline)]
+    cmd: list[str | Path] = [
+        "cargo",
+        "metadata",
+        "--format-version",
+        "1",
+        "--manifest-path",
+        manifest,
+        *_offline(offline),
+    ]
     if no_deps:
         cmd.append("--no-deps")
     if locked:
@@ -63,8 +77,14 @@ def workspace_packages(root: Path) -> dict[str, tuple[str, Path]]:
 
 def package(root: Path, crates: tuple[str, ...], target_dir: Path) -> dict[str, Path]:
     """`cargo package` the named workspace members; returns the .crate file of each."""
-    cmd: list[str | Path] = ["cargo", "package", "--no-verify", "--allow-dirty",
-                             "--target-dir", target_dir]
+    cmd: list[str | Path] = [
+        "cargo",
+        "package",
+        "--no-verify",
+        "--allow-dirty",
+        "--target-dir",
+        target_dir,
+    ]
     for name in crates:
         cmd += ["-p", name]
     result = proc.run(cmd, cwd=root, check=False)
@@ -77,7 +97,7 @@ def package(root: Path, crates: tuple[str, ...], target_dir: Path) -> dict[str, 
     for crate_file in (target_dir / "package").glob("*.crate"):
         for name in crates:
             stem = crate_file.name[: -len(".crate")]
-            prefix, _, version = stem.rpartition("-")
+            prefix, _, _version = stem.rpartition("-")
             if prefix == name:
                 found[name] = crate_file
     missing = [n for n in crates if n not in found]
@@ -93,20 +113,34 @@ def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[st
     """
     with tempfile.TemporaryDirectory(prefix="patcher-download-") as tmp:
         project = Path(tmp)
-        deps = "\n".join(
-            f'{name} = {{ version = "={version}", default-features = false }}'
-            for name, version in sorted(wanted.items())
-        )
-        (project / "Cargo.toml").write_text(
-            '[package]\nname = "patcher-download"\nversion = "0.0.0"\nedition = "2021"\n'
-            "publish = false\n\n[lib]\npath = \"lib.rs\"\n\n[dependencies]\n" + deps + "\n",
-            encoding="utf-8",
-        )
-        (project / "lib.rs").write_text("", encoding="utf-8")
-        result = proc.run(
-            ["cargo", "fetch", "--manifest-path", project / "Cargo.toml", *_offline(offline)],
-            check=False,
-        )
+        _write_download_manifest(project, {n: f"={v}" for n, v in wanted.items()})
+        fetch: list[str | Path] = [
+            "cargo",
+            "fetch",
+            "--manifest-path",
+            project / "Cargo.toml",
+            *_offline(offline),
+        ]
+        result = proc.run(fetch, check=False)
+        if result.returncode != 0 and "is yanked" in result.stderr:
+            # A yanked release resolves only by name: lock a sibling, then move to it precisely
+            # (cargo allows --precise onto a yanked version).
+            versions = set(wanted.values())
+            _write_download_manifest(project, {n: _tilde(v) for n, v in wanted.items()})
+            (project / "Cargo.lock").unlink(missing_ok=True)
+            proc.run(
+                ["cargo", "generate-lockfile", "--manifest-path", project / "Cargo.toml"],
+                check=False,
+            )
+            cmd: list[str | Path] = ["cargo", "update", "--manifest-path", project / "Cargo.toml"]
+            for name in wanted:
+                cmd += ["-p", name]
+            update = (
+                proc.run([*cmd, "--precise", versions.pop()], check=False)
+                if len(versions) == 1
+                else result
+            )
+            result = proc.run(fetch, check=False) if update.returncode == 0 else update
         if result.returncode != 0:
             raise SourceError(
                 f"cargo could not download {', '.join(f'{n} {v}' for n, v in wanted.items())}",
@@ -122,3 +156,21 @@ def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[st
         if missing:
             raise SourceError(f"cargo did not download {missing}")
         return dirs
+
+
+def _tilde(version: str) -> str:
+    major, minor, *_ = version.split(".")
+    return f"~{major}.{minor}.0"
+
+
+def _write_download_manifest(project: Path, requirements: dict[str, str]) -> None:
+    deps = "\n".join(
+        f'{name} = {{ version = "{req}", default-features = false }}'
+        for name, req in sorted(requirements.items())
+    )
+    (project / "Cargo.toml").write_text(
+        '[package]\nname = "patcher-download"\nversion = "0.0.0"\nedition = "2021"\n'
+        'publish = false\n\n[lib]\npath = "lib.rs"\n\n[dependencies]\n' + deps + "\n",
+        encoding="utf-8",
+    )
+    (project / "lib.rs").write_text("", encoding="utf-8")

@@ -26,7 +26,9 @@ def check_patched_pyo3(version: str, crate_dirs: dict[str, Path]) -> str:
     """Build a probe on the patched crates; raise PatchError unless the change behaves."""
     with tempfile.TemporaryDirectory(prefix="patcher-probe-") as tmp:
         work = Path(tmp)
-        subprocess.run([base_python(), "-m", "venv", "--without-pip", str(work / "venv")], check=True)
+        subprocess.run(
+            [base_python(), "-m", "venv", "--without-pip", str(work / "venv")], check=True
+        )
         venv_python = work / "venv" / "bin" / "python"
         patch_lines = "\n".join(
             f'{name} = {{ path = "{crate_dirs[name].as_posix()}" }}'
@@ -34,21 +36,33 @@ def check_patched_pyo3(version: str, crate_dirs: dict[str, Path]) -> str:
         )
         (work / "probe").mkdir()
         (work / "probe" / "Cargo.toml").write_text(
-            '[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n[lib]\npath = "lib.rs"\n\n'
+            '[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
+            '[lib]\npath = "lib.rs"\n\n'
             f'[dependencies]\npyo3-ffi = "={version}"\n\n[patch.crates-io]\n{patch_lines}\n',
             encoding="utf-8",
         )
         (work / "probe" / "lib.rs").write_text("", encoding="utf-8")
         env = {"PYO3_PYTHON": str(venv_python), "PYO3_BASE_PYTHON": base_python()}
         target = work / "target"
-        proc.run(["cargo", "build", "--target-dir", target], cwd=work / "probe", env=env,
-                 what=f"compile check of patched pyo3 {version}")
-        outputs = "".join(p.read_text(encoding="utf-8") for p in target.glob("debug/build/pyo3*/output"))
-        if "rerun-if-env-changed=PYO3_PYTHON\n" in outputs or "rerun-if-env-changed=PYO3_BASE_PYTHON" not in outputs:
+        proc.run(
+            ["cargo", "build", "--target-dir", target],
+            cwd=work / "probe",
+            env=env,
+            what=f"compile check of patched pyo3 {version}",
+        )
+        outputs = "".join(
+            p.read_text(encoding="utf-8") for p in target.glob("debug/build/pyo3*/output")
+        )
+        if (
+            "rerun-if-env-changed=PYO3_PYTHON\n" in outputs
+            or "rerun-if-env-changed=PYO3_BASE_PYTHON" not in outputs
+        ):
             raise PatchError(f"patched pyo3 {version} still registers a rerun on PYO3_PYTHON")
         printed = proc.run(
-            ["cargo", "build", "--target-dir", work / "print-config"], cwd=work / "probe",
-            env={**env, "PYO3_PRINT_CONFIG": "1"}, check=False,
+            ["cargo", "build", "--target-dir", work / "print-config"],
+            cwd=work / "probe",
+            env={**env, "PYO3_PRINT_CONFIG": "1"},
+            check=False,
         )
         executables = set(re.findall(r"executable=(\S+)", printed.stdout + printed.stderr))
         if executables != {base_python()}:

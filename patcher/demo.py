@@ -53,8 +53,10 @@ def _one(label: str, example: Path, work: Path, patched: bool) -> BuildResult:
         apply.run_apply(project, apply.Options())
     venvs = []
     for name in ("venv-1", "venv-2"):
-        subprocess.run([_base_python(), "-m", "venv", "--without-pip", str(work / f"{label}-{name}")],
-                       check=True)
+        subprocess.run(
+            [_base_python(), "-m", "venv", "--without-pip", str(work / f"{label}-{name}")],
+            check=True,
+        )
         venvs.append(work / f"{label}-{name}" / "bin" / "python")
     first, _ = _build(project, venvs[0])
     second, log = _build(project, venvs[1])
@@ -64,7 +66,10 @@ def _one(label: str, example: Path, work: Path, patched: bool) -> BuildResult:
 
 def run_demo(example: Path = EXAMPLE_DIR) -> list[BuildResult]:
     with tempfile.TemporaryDirectory(prefix="patcher-demo-") as tmp:
-        return [_one(label, example, Path(tmp), label == "patched") for label in ("unpatched", "patched")]
+        return [
+            _one(label, example, Path(tmp), label == "patched")
+            for label in ("unpatched", "patched")
+        ]
 
 
 def render(results: list[BuildResult]) -> str:
@@ -74,5 +79,7 @@ def render(results: list[BuildResult]) -> str:
     ]
     for r in results:
         crates = ", ".join(r.recompiled) or "none"
-        lines.append(f"| {r.label} | {r.first_s:.1f} | {r.second_s:.1f} | {len(r.recompiled)}: {crates} |")
+        lines.append(
+            f"| {r.label} | {r.first_s:.1f} | {r.second_s:.1f} | {len(r.recompiled)}: {crates} |"
+        )
     return "\n".join(lines) + "\n"

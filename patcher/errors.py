@@ -65,8 +65,8 @@ class ToolError(PatcherError):
             parts.append(f"command: {' '.join(self.cmd)}")
         if self.returncode is not None:
             parts.append(f"exit code: {self.returncode}")
-        for name, text in (("stdout", self.stdout), ("stderr", self.stderr)):
-            text = text.strip()
+        for name, output in (("stdout", self.stdout), ("stderr", self.stderr)):
+            text = output.strip()
             if text:
                 tail = "\n".join(text.splitlines()[-30:])
                 parts.append(f"{name}:\n{tail}")

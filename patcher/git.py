@@ -19,23 +19,34 @@ from pathlib import Path
 # at the first git call instead.
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-import git as gitpython  # noqa: E402
-from git.exc import GitCommandError, GitCommandNotFound  # noqa: E402
+import git as gitpython
+from git.exc import GitCommandError, GitCommandNotFound
 
-from patcher import trees  # noqa: E402
-from patcher.errors import PatchError, SourceError, ToolError  # noqa: E402
+from patcher import trees
+from patcher.errors import PatchError, SourceError, ToolError
 
 # Variables that steer how git reaches a remote: the user's, and kept on purpose.
 _KEEP_GIT_VARS = frozenset(
-    {"GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY",
-     "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_PROXY_COMMAND", "GIT_TRACE", "GIT_CURL_VERBOSE"}
+    {
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "GIT_SSL_CAINFO",
+        "GIT_SSL_NO_VERIFY",
+        "GIT_HTTP_PROXY_AUTHMETHOD",
+        "GIT_PROXY_COMMAND",
+        "GIT_TRACE",
+        "GIT_CURL_VERBOSE",
+    }
 )
 
 
 @contextlib.contextmanager
 def clean_env() -> Iterator[None]:
     """Drop inherited GIT_* variables (GIT_DIR, GIT_INDEX_FILE, ...) for the duration."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("GIT_") and k not in _KEEP_GIT_VARS}
+    saved = {
+        k: v for k, v in os.environ.items() if k.startswith("GIT_") and k not in _KEEP_GIT_VARS
+    }
     for key in saved:
         del os.environ[key]
     previous_prompt = os.environ.get("GIT_TERMINAL_PROMPT")
@@ -79,7 +90,10 @@ class _Progress(gitpython.RemoteProgress):
         self._last = 0.0
 
     def update(
-        self, op_code: int, cur_count: str | float, max_count: str | float | None = None,
+        self,
+        op_code: int,
+        cur_count: str | float,
+        max_count: str | float | None = None,
         message: str = "",
     ) -> None:
         now = time.monotonic()
@@ -244,8 +258,9 @@ def try_apply(tree: Path, patch_file: Path, *, three_way: bool) -> tuple[bool, s
         cmd.append("--3way")
     with clean_env():
         try:
-            out = gitpython.Git(str(tree)).execute([*cmd, str(patch_file.resolve())],
-                                                   with_extended_output=True)
+            out = gitpython.Git(str(tree)).execute(
+                [*cmd, str(patch_file.resolve())], with_extended_output=True
+            )
             return True, str(out[2])
         except GitCommandNotFound as exc:
             raise _git_missing(exc) from exc
@@ -258,7 +273,10 @@ def diff_work_tree(tree: Path) -> str:
     with clean_env():
         repo = gitpython.Repo(tree)
         repo.git.add("-A")
-        return str(repo.git.diff("--cached", "--no-color", "--no-ext-diff", "--abbrev=7", "HEAD")) + "\n"
+        return (
+            str(repo.git.diff("--cached", "--no-color", "--no-ext-diff", "--abbrev=7", "HEAD"))
+            + "\n"
+        )
 
 
 def conflicted_files(tree: Path) -> list[str]:
@@ -272,8 +290,11 @@ def fetch_tag_commit(repo_dir: Path, url: str, tag: str) -> str:
     """Fetch `tag` shallowly into the bare repo `repo_dir`; return the commit it names."""
     with clean_env():
         try:
-            repo = (gitpython.Repo(repo_dir) if (repo_dir / "HEAD").is_file()
-                    else gitpython.Repo.init(repo_dir, bare=True))
+            repo = (
+                gitpython.Repo(repo_dir)
+                if (repo_dir / "HEAD").is_file()
+                else gitpython.Repo.init(repo_dir, bare=True)
+            )
             _remote(repo, url).fetch(f"+refs/tags/{tag}:refs/tags/{tag}", depth=1, no_tags=True)
             return str(repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}"))
         except GitCommandNotFound as exc:

@@ -36,7 +36,9 @@ def pyo3_in_lock(lock: Path) -> LockedPyo3 | None:
             "of your crates and their dependencies (see `cargo tree -i pyo3`)",
         )
     registry = tuple(
-        sorted(n for n, entries in found.items() if any(s.startswith("registry+") for _, s in entries))
+        sorted(
+            n for n, entries in found.items() if any(s.startswith("registry+") for _, s in entries)
+        )
     )
     return LockedPyo3(versions.pop(), tuple(sorted(found)), registry)
 

@@ -51,9 +51,7 @@ def _separator(text: str) -> str:
     return "\n" if text.endswith("\n") else "\n\n"
 
 
-def set_patch_entries(
-    text: str, wanted: dict[str, str], drop: set[str]
-) -> tuple[str, bool, str]:
+def set_patch_entries(text: str, wanted: dict[str, str], drop: set[str]) -> tuple[str, bool, str]:
     """Return new manifest text with `wanted` entries set (name -> relative path) and `drop`
     entries removed, whether we created the [patch.crates-io] table, and the separator we put
     before a table we appended (so that `remove` can take back exactly what we added)."""
@@ -80,7 +78,11 @@ def set_patch_entries(
             del table[name]
     for name, path in sorted(wanted.items()):
         current = table.get(name)
-        if current is not None and hasattr(current, "unwrap") and current.unwrap() == {"path": path}:
+        if (
+            current is not None
+            and hasattr(current, "unwrap")
+            and current.unwrap() == {"path": path}
+        ):
             continue  # unchanged: keep its exact bytes
         table[name] = _path_entry(path)
     new_text = tomlkit.dumps(doc)
@@ -129,7 +131,11 @@ def remove_owned_entries(
         return text
     for name, path in owned.items():
         current = table.get(name)
-        if current is not None and hasattr(current, "unwrap") and current.unwrap() == {"path": path}:
+        if (
+            current is not None
+            and hasattr(current, "unwrap")
+            and current.unwrap() == {"path": path}
+        ):
             del table[name]
     result = tomlkit.dumps(doc)
     if separator == "EOF\n":

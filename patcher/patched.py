@@ -30,9 +30,10 @@ class PatchedSource:
 def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
     pin = pristine.pin
     entry = (
-        cache.root() / "patched"
+        cache.root()
+        / "patched"
         / f"{pin.upstream}-{pin.version}-{pin.commit[:12]}-{pristine.origin.replace('.', '')}"
-          f"-{variant.name}-{variant.digest[:12]}"
+        f"-{variant.name}-{variant.digest[:12]}"
     )
     with cache.locked(entry):
         found = _load(pristine, variant, entry)

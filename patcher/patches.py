@@ -21,7 +21,7 @@ _PATCH_HINT = (
 )
 
 
-def PatchError(message: str, hint: str = _PATCH_HINT) -> _PatchError:  # noqa: N802
+def PatchError(message: str, hint: str = _PATCH_HINT) -> _PatchError:
     return _PatchError(message, hint)
 
 

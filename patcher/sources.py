@@ -84,7 +84,8 @@ def pristine_pyo3(
             return cached
         if offline:
             raise SourceError(
-                f"pyo3 {pin.version} ({pin.commit[:12]}) is not in the cache and --offline was given",
+                f"pyo3 {pin.version} ({pin.commit[:12]}) is not in the cache and --offline "
+                "was given",
                 hint=f"run once without --offline to fill the cache at {cache.root()}",
             )
         errors: list[str] = []
@@ -104,7 +105,10 @@ def pristine_pyo3(
                 )
         with cache.building(entry) as tmp:
             _from_registry(pin, tmp)
-        _say(f"pyo3 {pin.version}: source is crates.io (published crates, verified {pin.commit[:12]})")
+        _say(
+            f"pyo3 {pin.version}: source is crates.io "
+            f"(published crates, verified {pin.commit[:12]})"
+        )
         return _load_entry(pin, entry, url, must=True)  # type: ignore[return-value]
 
 
@@ -124,7 +128,9 @@ def _load_entry(pin: Pin, entry: Path, url: str, must: bool = False) -> Pristine
             shutil.rmtree(entry)
             return None
         crates.append(Crate(name, pin.version, info["path_in_vcs"], directory))
-    return PristineSource(pin=pin, origin=meta["origin"], url=meta.get("url", url), crates=tuple(crates))
+    return PristineSource(
+        pin=pin, origin=meta["origin"], url=meta.get("url", url), crates=tuple(crates)
+    )
 
 
 def _write_meta(dest: Path, pin: Pin, origin: str, url: str, paths: dict[str, str]) -> None:
@@ -152,7 +158,10 @@ def _from_git(pin: Pin, url: str, dest: Path) -> None:
     with cache.locked(repo_dir):
         if not git.has_commit(repo_dir, pin.commit):
             git.fetch_pinned(
-                repo_dir, url, tag=pin.tag, commit=pin.commit,
+                repo_dir,
+                url,
+                tag=pin.tag,
+                commit=pin.commit,
                 expected_tag_commit=pin.expected_tag_commit,
             )
         with tempfile.TemporaryDirectory(prefix="patcher-checkout-") as tmp:
@@ -193,7 +202,9 @@ def _from_registry(pin: Pin, dest: Path) -> None:
                 f"published crate {name} {pin.version} carries no readable .cargo_vcs_info.json",
                 hint="it cannot be verified against the pin; use the git source",
             ) from exc
-        if sha != pin.commit:
+        # pyo3 0.23.0's crates were published from two commits: the release and the docs
+        # fix-up its tag points at; both are pinned.
+        if sha not in {pin.commit, pin.tag_commit}:
             raise SourceError(
                 f"published crate {name} {pin.version} was built from {sha}, "
                 f"but the pin says {pin.commit}",

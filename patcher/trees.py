@@ -76,4 +76,4 @@ def safe_extract(archive: Path, dest: Path, *, allow_links: bool = True) -> None
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, filter="data")
         else:  # Python < 3.9.17 / 3.10.12: members were checked above
-            tar.extractall(dest)  # noqa: S202
+            tar.extractall(dest)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import tomlkit
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from patcher import cache, cargo, checks, git, patches, pins, sources, trees
@@ -72,9 +73,11 @@ def discover_pin(upstream: str, version: str, url: str) -> Pin:
         _say(f"note: {crate} {version} is not published (or carries no commit); pinning the tag")
     commit = published or tag_commit
     if commit is None:
-        raise SourceError(f"{upstream} {version}: neither the tag {tag} at {url} nor a "
-                          "published crate could be found",
-                          hint="check the version, the URL and the network")
+        raise SourceError(
+            f"{upstream} {version}: neither the tag {tag} at {url} nor a "
+            "published crate could be found",
+            hint="check the version, the URL and the network",
+        )
     extra = tag_commit if tag_commit and tag_commit != commit else None
     return Pin(upstream, version, tag, commit, extra)
 
@@ -102,17 +105,26 @@ def _normalized(diff: str) -> list[str]:
     """A diff without what moves between releases: hunk positions and blob ids."""
     return [
         re.sub(r"^@@ -\d+(,\d+)? \+\d+(,\d+)? @@.*", "@@", line)
-        for line in diff.splitlines() if not line.startswith("index ")
+        for line in diff.splitlines()
+        if not line.startswith("index ")
     ]
 
 
 def _upstream_change(base_tree: Path, new_tree: Path, files: tuple[str, ...]) -> str:
     import difflib
 
-    out = []
+    out: list[str] = []
     for name in files:
-        old = (base_tree / name).read_text("utf-8").splitlines(keepends=True) if (base_tree / name).exists() else []
-        new = (new_tree / name).read_text("utf-8").splitlines(keepends=True) if (new_tree / name).exists() else []
+        old = (
+            (base_tree / name).read_text("utf-8").splitlines(keepends=True)
+            if (base_tree / name).exists()
+            else []
+        )
+        new = (
+            (new_tree / name).read_text("utf-8").splitlines(keepends=True)
+            if (new_tree / name).exists()
+            else []
+        )
         out.extend(difflib.unified_diff(old, new, f"base/{name}", f"new/{name}"))
     return "".join(out)
 
@@ -142,10 +154,15 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
             if tree.exists():
                 shutil.rmtree(tree)
             _layout(pristine, checked.files, tree)
-            if all(variant.detect and variant.detect in (tree / f).read_text("utf-8") for f in checked.files):
-                return RefreshResult(version, variant.name, "already", "unchanged", "upstream carries it")
+            if all(
+                variant.detect and variant.detect in (tree / f).read_text("utf-8")
+                for f in checked.files
+            ):
+                return RefreshResult(
+                    version, variant.name, "already", "unchanged", "upstream carries it"
+                )
             git.commit_tree(tree, f"pyo3 {version}")
-            clean, said = git.try_apply(tree, variant.file, three_way=False)
+            clean, _ = git.try_apply(tree, variant.file, three_way=False)
             how = "exact"
             if not clean:
                 base_pin = pins.get_pin("pyo3", variant.base)
@@ -156,15 +173,26 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
                 _layout(base, checked.files, base_tree)
                 for name in checked.files:
                     git.store_blob(tree, (base_tree / name).read_bytes())
-                clean, said = git.try_apply(tree, variant.file, three_way=True)
+                clean, _said = git.try_apply(tree, variant.file, three_way=True)
                 how = "three-way"
                 if not clean and git.conflicted_files(tree):
                     (work / "UPSTREAM-CHANGE.diff").write_text(
-                        _upstream_change(base_tree, tree, checked.files), encoding="utf-8")
-                    (work / "refresh.json").write_text(json.dumps({
-                        "upstream": "pyo3", "version": version, "variant": variant.name,
-                        "pin": dataclasses.asdict(pin), "files": list(checked.files),
-                    }, indent=2) + "\n", encoding="utf-8")
+                        _upstream_change(base_tree, tree, checked.files), encoding="utf-8"
+                    )
+                    (work / "refresh.json").write_text(
+                        json.dumps(
+                            {
+                                "upstream": "pyo3",
+                                "version": version,
+                                "variant": variant.name,
+                                "pin": dataclasses.asdict(pin),
+                                "files": list(checked.files),
+                            },
+                            indent=2,
+                        )
+                        + "\n",
+                        encoding="utf-8",
+                    )
                     raise PatchError(
                         f"no patch variant applies to pyo3 {version}: the three-way merge of "
                         f"{variant.name} (made on {variant.base}) conflicts in "
@@ -175,37 +203,59 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
                     )
             if clean:
                 return _finish(pin, pristine, variant, tree, how, check=check)
-        raise PatchError(f"no patch variant applies to pyo3 {version}", hint="see `git apply` output")
+        raise PatchError(
+            f"no patch variant applies to pyo3 {version}", hint="see `git apply` output"
+        )
 
 
 def _by_closeness(variants: list[patches.Variant], version: str) -> list[patches.Variant]:
     """A variant that already claims the release first, then the newest base first (its
     context is the most likely to still match)."""
-    return sorted(variants, key=lambda v: (not v.covers(version), -Version(v.base).release[0],
-                                           [-part for part in Version(v.base).release]))
+    return sorted(
+        variants,
+        key=lambda v: (
+            not v.covers(version),
+            -Version(v.base).release[0],
+            [-part for part in Version(v.base).release],
+        ),
+    )
 
 
 def continue_pyo3(version: str, *, check: bool = True) -> RefreshResult:
     work = _workdir("pyo3", version)
     state_file = work / "refresh.json"
     if not state_file.is_file():
-        raise UsageError(f"no refresh of pyo3 {version} is waiting at {work}",
-                         hint=f"run `patcher refresh --upstream pyo3@{version}` first")
+        raise UsageError(
+            f"no refresh of pyo3 {version} is waiting at {work}",
+            hint=f"run `patcher refresh --upstream pyo3@{version}` first",
+        )
     state = json.loads(state_file.read_text("utf-8"))
     tree = work / "tree"
-    marked = [f for f in state["files"] if "<<<<<<<" in (tree / f).read_text("utf-8")
-              or ">>>>>>>" in (tree / f).read_text("utf-8")]
+    marked = [
+        f
+        for f in state["files"]
+        if "<<<<<<<" in (tree / f).read_text("utf-8") or ">>>>>>>" in (tree / f).read_text("utf-8")
+    ]
     if marked:
-        raise PatchError(f"conflict markers remain in {', '.join(marked)}",
-                         hint=f"edit {tree} until no conflict markers remain")
+        raise PatchError(
+            f"conflict markers remain in {', '.join(marked)}",
+            hint=f"edit {tree} until no conflict markers remain",
+        )
     pin = Pin(**state["pin"])
     pristine = sources.pristine_pyo3(pin)
     variant = next(v for v in patches.load_variants("pyo3") if v.name == state["variant"])
     return _finish(pin, pristine, variant, tree, "continued", check=check)
 
 
-def _finish(pin: Pin, pristine: sources.PristineSource, old: patches.Variant, tree: Path,
-            how: str, *, check: bool) -> RefreshResult:
+def _finish(
+    pin: Pin,
+    pristine: sources.PristineSource,
+    old: patches.Variant,
+    tree: Path,
+    how: str,
+    *,
+    check: bool,
+) -> RefreshResult:
     """Regenerate the diff with fresh context; check; then extend or add a variant."""
     new_diff = git.diff_work_tree(tree)
     if not new_diff.strip():
@@ -229,8 +279,14 @@ def _finish(pin: Pin, pristine: sources.PristineSource, old: patches.Variant, tr
         staged = variants_path.parent / f".{name}.patch.check"
         staged.write_text(new_diff, encoding="utf-8")
         try:
-            candidate = patches.Variant("pyo3", name, staged, pin.version,
-                                        patches.SpecifierSet(f"=={pin.version}"), old.detect)
+            candidate = patches.Variant(
+                "pyo3",
+                name,
+                staged,
+                pin.version,
+                SpecifierSet(f"=={pin.version}"),
+                old.detect,
+            )
             patched = patched_pyo3(pristine, candidate)
             if check:
                 result = checks.check_patched_pyo3(pin.version, patched.directories)
@@ -261,7 +317,7 @@ def _extend(spec: str, version: str) -> str:
     parts = [p.strip() for p in spec.split(",")]
     kept = [p for p in parts if not p.startswith(("<", "<="))]
     uppers = [p for p in parts if p.startswith(("<", "<="))]
-    if any(patches.SpecifierSet(u).contains(version) for u in uppers) or not uppers:
+    if any(SpecifierSet(u).contains(version) for u in uppers) or not uppers:
         return spec
     return ",".join([*kept, f"<={version}"])
 

@@ -32,8 +32,10 @@ class Report:
         return {"ok": self.ok, "checks": [dataclasses.asdict(c) for c in self.checks]}
 
     def render(self) -> str:
-        lines = [f"{'ok  ' if c.ok else 'FAIL'} {c.name}" + (f": {c.detail}" if c.detail else "")
-                 for c in self.checks]
+        lines = [
+            f"{'ok  ' if c.ok else 'FAIL'} {c.name}" + (f": {c.detail}" if c.detail else "")
+            for c in self.checks
+        ]
         return "\n".join(lines) + "\n"
 
 
@@ -55,24 +57,35 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
     checks: list[Check] = []
     state = State.load(project.state_file)
     if state is None:
-        return Report((Check("applied", False, f"no {project.state_file.name}: run `patcher apply`"),))
+        return Report(
+            (Check("applied", False, f"no {project.state_file.name}: run `patcher apply`"),)
+        )
     checks.append(Check("applied", True, f"pyo3 {state.pyo3_version}, {state.variant}"))
 
     # pins: the recorded pin is still ours, and the lock still wants that release
     try:
         pin = pins.get_pin("pyo3", state.pyo3_version)
         same = (pin.commit, pin.tag) == (state.commit, state.tag)
-        checks.append(Check("pin", same, "" if same else f"lock file says {state.commit}, pins say {pin.commit}"))
+        checks.append(
+            Check(
+                "pin", same, "" if same else f"lock file says {state.commit}, pins say {pin.commit}"
+            )
+        )
     except PatcherError as exc:
         checks.append(Check("pin", False, exc.message))
     locked = pyo3_in_lock(project.cargo_lock) if project.cargo_lock.exists() else None
     if locked is not None:
         same = locked.version == state.pyo3_version
-        checks.append(Check(
-            "lock", same,
-            "" if same else f"Cargo.lock wants pyo3 {locked.version}, vendored is {state.pyo3_version}: "
-            "run `patcher refresh`",
-        ))
+        checks.append(
+            Check(
+                "lock",
+                same,
+                ""
+                if same
+                else f"Cargo.lock wants pyo3 {locked.version}, vendored is {state.pyo3_version}: "
+                "run `patcher refresh`",
+            )
+        )
 
     # the vendored trees: unchanged, and carrying the patch
     root = project.workspace_root
@@ -92,26 +105,40 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
             diff = trees.diff_digests(expected, actual)
             named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
             checks.append(Check(f"tree {crate}", False, named))
-    build_config = root / state.vendor_dir / f"pyo3-build-config-{state.pyo3_version}" / "src" / "impl_.rs"
+    build_config = (
+        root / state.vendor_dir / f"pyo3-build-config-{state.pyo3_version}" / "src" / "impl_.rs"
+    )
     if "pyo3-build-config" in state.crates:
         has = build_config.is_file() and "PYO3_BASE_PYTHON" in build_config.read_text("utf-8")
-        checks.append(Check("patch applied", has, "" if has else f"{build_config} lacks the change"))
+        checks.append(
+            Check("patch applied", has, "" if has else f"{build_config} lacks the change")
+        )
 
     # cargo: every pyo3 crate resolves to our trees (read-only: --locked)
     try:
-        data, stderr = cargo.metadata(project.workspace_manifest, offline=offline,
-                                      locked=project.cargo_lock.exists())
+        data, stderr = cargo.metadata(
+            project.workspace_manifest, offline=offline, locked=project.cargo_lock.exists()
+        )
         vendor = (root / state.vendor_dir).resolve()
         wrong = [
             f"{p['name']} {p['version']} from {p['source'] or p['manifest_path']}"
             for p in data["packages"]
             if p["name"] in sources.PYO3_CRATES
-            and (p["source"] is not None or vendor not in Path(p["manifest_path"]).resolve().parents)
+            and (
+                p["source"] is not None or vendor not in Path(p["manifest_path"]).resolve().parents
+            )
         ]
         unused = [ln.strip() for ln in stderr.splitlines() if cargo.NOT_USED_MARKER in ln]
         problems = wrong + unused
-        checks.append(Check("cargo resolves pyo3 to the vendored trees", not problems, "; ".join(problems)))
+        checks.append(
+            Check("cargo resolves pyo3 to the vendored trees", not problems, "; ".join(problems))
+        )
     except PatcherError as exc:
-        checks.append(Check("cargo resolves pyo3 to the vendored trees", False,
-                            str(exc).splitlines()[0] + " (is Cargo.lock up to date?)"))
+        checks.append(
+            Check(
+                "cargo resolves pyo3 to the vendored trees",
+                False,
+                str(exc).splitlines()[0] + " (is Cargo.lock up to date?)",
+            )
+        )
     return Report(tuple(checks))

@@ -4,14 +4,15 @@ import os
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO_ROOT
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Cargo's downloads live inside the repository (git-ignored), never in $HOME; a fresh
     # clone starts empty and fills it from crates.io.
-    cargo_home = Path(os.environ.get("PYO3_PATCHER_TEST_CARGO_HOME", REPO_ROOT / ".cache" / "cargo-home"))
+    cargo_home = Path(
+        os.environ.get("PYO3_PATCHER_TEST_CARGO_HOME", REPO_ROOT / ".cache" / "cargo-home")
+    )
     cargo_home.mkdir(parents=True, exist_ok=True)
     os.environ["CARGO_HOME"] = str(cargo_home)
     # The real upstream is unreachable from CI; tests name their own git repositories.

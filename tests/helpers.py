@@ -17,14 +17,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "hello-pyo3"
 
 
-def run_patcher(*args: str | os.PathLike[str], cwd: Path | None = None,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_patcher(
+    *args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real CLI, as users run it: `python -m patcher ...`."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "patcher", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -52,7 +57,9 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
         repo.git.add("-A")
         repo.index.commit(f"release {version}")
         repo.create_tag(f"v{version}")
-        pins.append(f'[release."{version}"]\ntag = "v{version}"\ncommit = "{repo.head.commit.hexsha}"\n')
+        pins.append(
+            f'[release."{version}"]\ntag = "v{version}"\ncommit = "{repo.head.commit.hexsha}"\n'
+        )
     pins_dir = root / "pins"
     pins_dir.mkdir()
     (pins_dir / "pyo3.toml").write_text("\n".join(pins), encoding="utf-8")

@@ -9,15 +9,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import EXAMPLE, run_patcher, snapshot, write_crate
 
 PYO3 = "0.22.6"
 
 
 def _lock(directory: Path) -> None:
-    subprocess.run(["cargo", "generate-lockfile", "--manifest-path", str(directory / "Cargo.toml")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["cargo", "generate-lockfile", "--manifest-path", str(directory / "Cargo.toml")],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _local_git_crate(directory: Path, name: str, version: str) -> str:
@@ -30,8 +32,13 @@ def _local_git_crate(directory: Path, name: str, version: str) -> str:
     (directory / "src" / "lib.rs").write_text("", encoding="utf-8")
     repo = gitpython.Repo.init(directory)
     repo.git.add("-A")
-    repo.git.commit("-m", "fork", "--author", "t <t@example.invalid>",
-                    env={"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"})
+    repo.git.commit(
+        "-m",
+        "fork",
+        "--author",
+        "t <t@example.invalid>",
+        env={"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"},
+    )
     return directory.as_uri()
 
 
@@ -49,9 +56,19 @@ def _removed_lines(before: str, after: str) -> list[str]:
 
 def _assert_pyo3_vendored(workspace: Path, crates: set[str]) -> None:
     result = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--locked", "--offline",
-         "--manifest-path", str(workspace / "Cargo.toml")],
-        capture_output=True, text=True, check=True,
+        [
+            "cargo",
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--offline",
+            "--manifest-path",
+            str(workspace / "Cargo.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "was not used" not in result.stderr
     found = {
@@ -76,7 +93,7 @@ def test_workspace_root_two_levels_above_with_workspace_dependency_and_comments(
     )
     theirs = _local_git_crate(tmp_path / "unindent-fork", "unindent", "0.2.4")
     root_text = (
-        "# the workspace root\n[workspace]\nmembers = [\"crates/ext\"]   # aligned comment\n"
+        '# the workspace root\n[workspace]\nmembers = ["crates/ext"]   # aligned comment\n'
         'resolver = "2"\n\n[workspace.dependencies]\n'
         f'pyo3 = {{ version = "{PYO3}", features = ["extension-module"] }}\n\n'
         "[patch.crates-io]\n# keep this comment\n"
@@ -148,7 +165,9 @@ def test_second_apply_writes_nothing(tmp_path: Path) -> None:
 def test_a_users_own_patch_of_pyo3_is_refused_without_force(tmp_path: Path) -> None:
     project = tmp_path / "theirs"
     write_crate(
-        project, "theirs", f'pyo3 = "={PYO3}"',
+        project,
+        "theirs",
+        f'pyo3 = "={PYO3}"',
         extra='\n[patch.crates-io]\npyo3 = { git = "https://example.invalid/pyo3.git" }\n',
     )
     before = snapshot(project)
@@ -162,8 +181,11 @@ def test_a_users_own_patch_of_pyo3_is_refused_without_force(tmp_path: Path) -> N
     ("content", "code", "needle"),
     [
         ("[package\nname = 1\n", 3, "not valid TOML"),
-        ('[package]\nname = "x"\nversion = "0.1.0"\n\n[dependencies]\npyo3 = "=0.19.2"\n', 8,
-         "not pinned"),
+        (
+            '[package]\nname = "x"\nversion = "0.1.0"\n\n[dependencies]\npyo3 = "=0.19.2"\n',
+            8,
+            "not pinned",
+        ),
     ],
 )
 def test_bad_input_gets_an_error_a_hint_and_leaves_the_project(
@@ -190,7 +212,11 @@ def test_offline_uses_only_the_cache_and_says_what_is_missing(tmp_path: Path) ->
     assert "not in the cache" in result.stderr and "without --offline" in result.stderr
     assert snapshot(project) == before
     # warm the cache, then offline works
-    assert run_patcher("apply", "--project", project, "--dry-run", "--source", "crates.io",
-                       env=cold).returncode == 0
+    assert (
+        run_patcher(
+            "apply", "--project", project, "--dry-run", "--source", "crates.io", env=cold
+        ).returncode
+        == 0
+    )
     result = run_patcher("apply", "--project", project, "--offline", env=cold)
     assert result.returncode == 0, result.stderr

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from helpers import EXAMPLE, REPO_ROOT, run_patcher, snapshot
 
 DOC = REPO_ROOT / "docs" / "bad-input.md"
@@ -35,8 +34,10 @@ def _patches_with(tmp_path: Path, diff: str) -> dict[str, str]:
     patches = tmp_path / "patches"
     shutil.copytree(REPO_ROOT / "patches", patches)
     (patches / "pyo3" / "base-python-v1.patch").write_text(diff, encoding="utf-8")
-    return {"PYO3_PATCHER_PATCHES_DIR": str(patches),
-            "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache")}
+    return {
+        "PYO3_PATCHER_PATCHES_DIR": str(patches),
+        "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
+    }
 
 
 HUNK = "@@ -1,3 +1,3 @@\n a\n-b\n+c\n d\n"
@@ -66,17 +67,25 @@ def _setup_cases() -> dict[str, Callable[[Path, Path], dict[str, str]]]:
         return {}
 
     def unreachable_remote_no_fallback(tmp: Path, p: Path) -> dict[str, str]:
-        return {"PYO3_PATCHER_PYO3_URL": (tmp / "no-such-repo").as_uri(),
-                "PYO3_PATCHER_CACHE_DIR": str(tmp / "cache"), "_SOURCE": "git"}
+        return {
+            "PYO3_PATCHER_PYO3_URL": (tmp / "no-such-repo").as_uri(),
+            "PYO3_PATCHER_CACHE_DIR": str(tmp / "cache"),
+            "_SOURCE": "git",
+        }
 
     def patch_outside_tree(tmp: Path, p: Path) -> dict[str, str]:
         return _patches_with(tmp, "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n" + HUNK)
 
     def patch_symlink(tmp: Path, p: Path) -> dict[str, str]:
-        return _patches_with(tmp, "diff --git a/x b/x\nnew file mode 120000\n--- /dev/null\n+++ b/x\n" + HUNK)
+        return _patches_with(
+            tmp, "diff --git a/x b/x\nnew file mode 120000\n--- /dev/null\n+++ b/x\n" + HUNK
+        )
 
     def patch_binary(tmp: Path, p: Path) -> dict[str, str]:
-        return _patches_with(tmp, "diff --git a/x.so b/x.so\nindex 1..2 100644\nBinary files a/x.so and b/x.so differ\n")
+        return _patches_with(
+            tmp,
+            "diff --git a/x.so b/x.so\nindex 1..2 100644\nBinary files a/x.so and b/x.so differ\n",
+        )
 
     def cargo_missing(tmp: Path, p: Path) -> dict[str, str]:
         bin_dir = tmp / "bin"
@@ -90,8 +99,13 @@ def _setup_cases() -> dict[str, Callable[[Path, Path], dict[str, str]]]:
         cargo = shutil.which("cargo")
         assert cargo
         (bin_dir / "cargo").symlink_to(cargo)
-        env = {"PATH": str(bin_dir), "PYO3_PATCHER_CACHE_DIR": str(tmp / "cache"), "_SOURCE": "git",
-               "PYO3_PATCHER_PYO3_URL": (tmp / "x").as_uri(), "GIT_PYTHON_REFRESH": "quiet"}
+        env = {
+            "PATH": str(bin_dir),
+            "PYO3_PATCHER_CACHE_DIR": str(tmp / "cache"),
+            "_SOURCE": "git",
+            "PYO3_PATCHER_PYO3_URL": (tmp / "x").as_uri(),
+            "GIT_PYTHON_REFRESH": "quiet",
+        }
         rustup_home = os.environ.get("RUSTUP_HOME", str(Path.home() / ".rustup"))
         env["RUSTUP_HOME"] = rustup_home
         return env
@@ -119,17 +133,26 @@ def _setup_cases() -> dict[str, Callable[[Path, Path], dict[str, str]]]:
 
 CASES = _setup_cases()
 EXPECTED_CODES = {
-    "malformed_cargo_toml": 3, "malformed_pyproject": 3, "malformed_lock": 3,
-    "pyo3_outside_range": 8, "users_own_patch": 3, "unreachable_remote_no_fallback": 4,
-    "patch_outside_tree": 5, "patch_symlink": 5, "patch_binary": 5, "cargo_missing": 6,
-    "git_missing": 6, "read_only_project": 3, "no_pyo3": 3, "not_a_project": 3,
+    "malformed_cargo_toml": 3,
+    "malformed_pyproject": 3,
+    "malformed_lock": 3,
+    "pyo3_outside_range": 8,
+    "users_own_patch": 3,
+    "unreachable_remote_no_fallback": 4,
+    "patch_outside_tree": 5,
+    "patch_symlink": 5,
+    "patch_binary": 5,
+    "cargo_missing": 6,
+    "git_missing": 6,
+    "read_only_project": 3,
+    "no_pyo3": 3,
+    "not_a_project": 3,
 }
 
 
 def _normalize(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp), "<tmp>").replace(str(Path.home()), "~")
-    text = re.sub(r"/tmp/[\w./-]+", "<tmp>", text)
-    return text
+    return re.sub(r"/tmp/[\w./-]+", "<tmp>", text)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -161,33 +184,46 @@ def test_project_path_with_spaces_and_non_ascii_works(tmp_path: Path) -> None:
 
 def test_moved_tag(tmp_path: Path) -> None:
     import git as gitpython
-
     from helpers import make_pyo3_repo
 
     url, pins_dir = make_pyo3_repo(tmp_path / "upstream", ["0.28.3"])
     repo = gitpython.Repo(url.removeprefix("file://"))
-    repo.index.commit("moved", author=gitpython.Actor("t", "t@example.invalid"),
-                      committer=gitpython.Actor("t", "t@example.invalid"))
+    repo.index.commit(
+        "moved",
+        author=gitpython.Actor("t", "t@example.invalid"),
+        committer=gitpython.Actor("t", "t@example.invalid"),
+    )
     repo.create_tag("v0.28.3", force=True)
     project = _example(tmp_path)
     before = snapshot(project)
-    env = {"PYO3_PATCHER_PYO3_URL": url, "PYO3_PATCHER_PINS_DIR": str(pins_dir),
-           "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        "PYO3_PATCHER_PYO3_URL": url,
+        "PYO3_PATCHER_PINS_DIR": str(pins_dir),
+        "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
+    }
     result = run_patcher("apply", "--project", project, "--source", "git", env=env)
     assert result.returncode == 4, result.stderr
     assert "the tag was moved" in result.stderr
     assert snapshot(project) == before
     lines = result.stderr.strip().splitlines()
-    ROWS["moved_tag"] = (4, _normalize(" / ".join(
-        line for line in lines if line.startswith(("error:", "hint:"))), tmp_path))
+    ROWS["moved_tag"] = (
+        4,
+        _normalize(
+            " / ".join(line for line in lines if line.startswith(("error:", "hint:"))), tmp_path
+        ),
+    )
 
 
 def test_cached_tree_with_a_wrong_digest_is_fetched_again(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {"PYO3_PATCHER_CACHE_DIR": str(cache)}
     project = _example(tmp_path)
-    assert run_patcher("apply", "--project", project, "--source", "crates.io", "--dry-run",
-                       env=env).returncode == 0
+    assert (
+        run_patcher(
+            "apply", "--project", project, "--source", "crates.io", "--dry-run", env=env
+        ).returncode
+        == 0
+    )
     (impl,) = cache.glob("pristine/pyo3-0.28.3-*/pyo3-build-config/src/impl_.rs")
     impl.write_text("// tampered\n", encoding="utf-8")
     result = run_patcher("apply", "--project", project, "--source", "crates.io", env=env)
@@ -195,8 +231,11 @@ def test_cached_tree_with_a_wrong_digest_is_fetched_again(tmp_path: Path) -> Non
     assert "does not match its digest; fetching again" in result.stderr
     vendored = project / ".pyo3-patcher" / "pyo3-build-config-0.28.3" / "src" / "impl_.rs"
     assert "PYO3_BASE_PYTHON" in vendored.read_text(encoding="utf-8")
-    ROWS["cached_tree_digest_mismatch"] = (0, "warning: cached pyo3-build-config 0.28.3 does not "
-                                               "match its digest; fetching again (then succeeds)")
+    ROWS["cached_tree_digest_mismatch"] = (
+        0,
+        "warning: cached pyo3-build-config 0.28.3 does not "
+        "match its digest; fetching again (then succeeds)",
+    )
 
 
 def test_zz_table_in_docs_is_current() -> None:
@@ -218,6 +257,7 @@ def test_zz_table_in_docs_is_current() -> None:
     text = "\n".join(lines) + "\n"
     if os.environ.get("PYO3_PATCHER_UPDATE_DOCS"):
         DOC.write_text(text, encoding="utf-8")
+
     # Messages quote library text (tomlkit's parse errors) that may change between versions;
     # the cases and exit codes may not.
     def cases_and_codes(doc: str) -> list[str]:

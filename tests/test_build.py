@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import EXAMPLE, run_patcher
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
@@ -22,11 +21,17 @@ def _venv(path: Path) -> Path:
     return path / "bin" / "python"
 
 
-def _cargo_build(project: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+def _cargo_build(
+    project: Path, env: dict[str, str], *extra: str
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
     return subprocess.run(
         ["cargo", "build", "-v", "--features", "pyo3/extension-module", *extra],
-        cwd=project, env=full_env, capture_output=True, text=True, check=False,
+        cwd=project,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -77,7 +82,8 @@ def test_resolved_config_names_the_base_interpreter(tmp_path: Path) -> None:
     printed = _cargo_build(
         project,
         {"PYO3_PYTHON": str(venv), "PYO3_BASE_PYTHON": BASE_PYTHON, "PYO3_PRINT_CONFIG": "1"},
-        "--target-dir", str(tmp_path / "print-config"),
+        "--target-dir",
+        str(tmp_path / "print-config"),
     )
     assert printed.returncode != 0
     executables = re.findall(r"executable=(\S+)", printed.stderr + printed.stdout)

@@ -13,8 +13,20 @@ from helpers import EXAMPLE, run_patcher
 
 def _spawn(project: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "patcher", "apply", "--project", str(project), "--source", "crates.io"],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "patcher",
+            "apply",
+            "--project",
+            str(project),
+            "--source",
+            "crates.io",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -27,7 +39,7 @@ def test_four_processes_four_projects_one_cold_cache(tmp_path: Path) -> None:
         projects.append(project)
     procs = [_spawn(p, env) for p in projects]
     for proc in procs:
-        out, err = proc.communicate(timeout=600)
+        _out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     for project in projects:
         assert run_patcher("verify", "--project", project, env=env).returncode == 0
@@ -43,7 +55,7 @@ def test_two_processes_on_one_project_do_not_interleave(tmp_path: Path) -> None:
     project = tmp_path / "p"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
     first, second = _spawn(project, env), _spawn(project, env)
-    results = [p.communicate(timeout=600) + (p.returncode,) for p in (first, second)]
+    results = [(*p.communicate(timeout=600), p.returncode) for p in (first, second)]
     assert all(code == 0 for _, _, code in results), results
     # one of them did the work, the other waited and found nothing to do
     assert sum("nothing to do" in out for out, _, _ in results) == 1
@@ -53,9 +65,13 @@ def test_two_processes_on_one_project_do_not_interleave(tmp_path: Path) -> None:
 def test_a_busy_project_fails_clearly_when_waiting_is_not_allowed(tmp_path: Path) -> None:
     import filelock
 
-    from patcher import apply, project as project_mod
+    from patcher import apply
+    from patcher import project as project_mod
 
-    env = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"), "PYO3_PATCHER_PROJECT_LOCK_TIMEOUT": "1"}
+    env = {
+        "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
+        "PYO3_PATCHER_PROJECT_LOCK_TIMEOUT": "1",
+    }
     project = tmp_path / "p"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
     os.environ["PYO3_PATCHER_CACHE_DIR"] = env["PYO3_PATCHER_CACHE_DIR"]

@@ -6,12 +6,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import EXAMPLE, run_patcher, snapshot
 
 APPLY_STEPS = [
-    "vendor:pyo3", "vendor:pyo3-ffi", "vendor:pyo3-macros-backend", "write:Cargo.toml",
-    "cargo-lock", "write:state", "commit",
+    "vendor:pyo3",
+    "vendor:pyo3-ffi",
+    "vendor:pyo3-macros-backend",
+    "write:Cargo.toml",
+    "cargo-lock",
+    "write:state",
+    "commit",
 ]
 REMOVE_STEPS = ["remove:pyo3-ffi-0.28.3", "write:Cargo.toml", "cargo-lock", "write:state", "commit"]
 
@@ -26,8 +30,9 @@ def _example(tmp_path: Path) -> Path:
 def test_a_fault_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step: str) -> None:
     project = _example(tmp_path)
     before = snapshot(project)
-    result = run_patcher("apply", "--project", project, "--source", "crates.io",
-                         env={"PYO3_PATCHER_FAULT": step})
+    result = run_patcher(
+        "apply", "--project", project, "--source", "crates.io", env={"PYO3_PATCHER_FAULT": step}
+    )
     assert result.returncode == 99, result.stderr
     assert f"injected fault at step '{step}'" in result.stderr
     assert snapshot(project) == before  # bytes, mtimes, and no stray files
@@ -47,15 +52,19 @@ def test_a_fault_during_reapply_after_an_upgrade_leaves_the_project(tmp_path: Pa
     project = _example(tmp_path)
     assert run_patcher("apply", "--project", project, "--source", "crates.io").returncode == 0
     manifest = project / "Cargo.toml"
-    manifest.write_text(manifest.read_text("utf-8").replace('pyo3 = "0.28.3"', 'pyo3 = "0.28.2"'),
-                        encoding="utf-8")
+    manifest.write_text(
+        manifest.read_text("utf-8").replace('pyo3 = "0.28.3"', 'pyo3 = "0.28.2"'), encoding="utf-8"
+    )
     lock = project / "Cargo.lock"
-    lock.write_text(lock.read_text("utf-8").replace('version = "0.28.3"', 'version = "0.28.2"'),
-                    encoding="utf-8")
+    lock.write_text(
+        lock.read_text("utf-8").replace('version = "0.28.3"', 'version = "0.28.2"'),
+        encoding="utf-8",
+    )
     before = snapshot(project)
     for step in ("vendor:pyo3-ffi", "write:Cargo.toml", "cargo-lock", "write:state"):
-        result = run_patcher("apply", "--project", project, "--source", "crates.io",
-                             env={"PYO3_PATCHER_FAULT": step})
+        result = run_patcher(
+            "apply", "--project", project, "--source", "crates.io", env={"PYO3_PATCHER_FAULT": step}
+        )
         assert result.returncode == 99, (step, result.stderr)
         assert snapshot(project) == before, step
 
@@ -64,7 +73,13 @@ def test_a_fault_during_reapply_after_an_upgrade_leaves_the_project(tmp_path: Pa
 def test_ctrl_c_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step: str) -> None:
     project = _example(tmp_path)
     before = snapshot(project)
-    result = run_patcher("apply", "--project", project, "--source", "crates.io",
-                         env={"PYO3_PATCHER_FAULT": step, "PYO3_PATCHER_FAULT_KIND": "interrupt"})
+    result = run_patcher(
+        "apply",
+        "--project",
+        project,
+        "--source",
+        "crates.io",
+        env={"PYO3_PATCHER_FAULT": step, "PYO3_PATCHER_FAULT_KIND": "interrupt"},
+    )
     assert result.returncode == 130, result.stderr
     assert snapshot(project) == before

@@ -40,8 +40,10 @@ def cargo_toml(draw: st.DrawFn) -> str:
         parts.append("# a comment at the top" + draw(blank))
     parts.append('[package]\nname = "x"\nversion = "0.1.0"' + draw(comments) + "\n")
     parts.append(draw(blank))
-    deps = draw(st.lists(dependency_line(), max_size=4, unique_by=lambda s: s.split()[0].split(".")[0]))
-    parts.append("[dependencies]\npyo3 = { version = \"0.22\" }\n" + "".join(d + "\n" for d in deps))
+    deps = draw(
+        st.lists(dependency_line(), max_size=4, unique_by=lambda s: s.split()[0].split(".")[0])
+    )
+    parts.append('[dependencies]\npyo3 = { version = "0.22" }\n' + "".join(d + "\n" for d in deps))
     if draw(st.booleans()):
         parts.append(draw(blank) + "[patch.crates-io]" + draw(comments) + "\n")
         if draw(st.booleans()):
@@ -67,7 +69,7 @@ def test_apply_then_remove_gives_back_the_exact_bytes(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(cargo_toml())
 def test_apply_twice_equals_apply_once(text: str) -> None:
-    once, created, _ = manifest.set_patch_entries(text, WANTED, set())
+    once, _created, _ = manifest.set_patch_entries(text, WANTED, set())
     twice, created_again, _ = manifest.set_patch_entries(once, WANTED, set())
     assert twice == once
     assert not created_again

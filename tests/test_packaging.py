@@ -13,7 +13,8 @@ from helpers import REPO_ROOT
 def test_wheel_carries_patches_and_pins(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(REPO_ROOT)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("pyo3_patcher-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -46,7 +46,9 @@ def test_patch_paths_outside_the_tree_or_links_are_refused(
 
 
 def test_binary_patch_is_refused(tmp_path: Path) -> None:
-    text = "diff --git a/x.bin b/x.bin\nindex 1..2 100644\nBinary files a/x.bin and b/x.bin differ\n"
+    text = (
+        "diff --git a/x.bin b/x.bin\nindex 1..2 100644\nBinary files a/x.bin and b/x.bin differ\n"
+    )
     with pytest.raises(PatchError, match="binary"):
         patches.check_patch(_variant(tmp_path, text))
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
-
 from helpers import EXAMPLE, REPO_ROOT, make_pyo3_repo, run_patcher, snapshot
 
 IMPL = "pyo3-build-config/src/impl_.rs"
@@ -20,8 +19,9 @@ def test_project_refresh_after_a_real_cargo_update_to_a_later_minor(tmp_path: Pa
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
     assert run_patcher("apply", "--project", project, "--source", "crates.io").returncode == 0
     manifest = project / "Cargo.toml"
-    manifest.write_text(manifest.read_text("utf-8").replace('pyo3 = "0.28.3"', 'pyo3 = "=0.29.2"'),
-                        encoding="utf-8")
+    manifest.write_text(
+        manifest.read_text("utf-8").replace('pyo3 = "0.28.3"', 'pyo3 = "=0.29.2"'), encoding="utf-8"
+    )
     user_lines = manifest.read_text("utf-8").splitlines()
     subprocess.run(["cargo", "update", "-p", "pyo3"], cwd=project, check=True, capture_output=True)
     assert run_patcher("verify", "--project", project).returncode == 7  # forgot to refresh
@@ -34,8 +34,13 @@ def test_project_refresh_after_a_real_cargo_update_to_a_later_minor(tmp_path: Pa
     after = manifest.read_text("utf-8").splitlines()
     assert all(line in after for line in user_lines if "0.28.3" not in line)
     assert run_patcher("verify", "--project", project).returncode == 0
-    build = subprocess.run(["cargo", "build", "--features", "pyo3/extension-module"], cwd=project,
-                           capture_output=True, text=True, check=False)
+    build = subprocess.run(
+        ["cargo", "build", "--features", "pyo3/extension-module"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     assert "pyo3-ffi v0.29.2 (" in build.stderr  # built from our path, not the registry
     before = snapshot(project)
@@ -48,8 +53,10 @@ def _synthetic_release(repo: gitpython.Repo, version: str, edit: tuple[str, str]
     root = Path(repo.working_tree_dir or "")
     for manifest in [root / "Cargo.toml", *root.glob("pyo3-*/Cargo.toml")]:
         text = manifest.read_text("utf-8")
-        manifest.write_text(text.replace(repo.git.describe("--tags").lstrip("v").split("-")[0], version),
-                            encoding="utf-8")
+        manifest.write_text(
+            text.replace(repo.git.describe("--tags").lstrip("v").split("-")[0], version),
+            encoding="utf-8",
+        )
     if edit is not None:
         impl = root / IMPL
         text = impl.read_text("utf-8")
@@ -68,15 +75,28 @@ def test_patch_refresh_through_exact_three_way_and_conflict(tmp_path: Path) -> N
     # 0.90.0: the code around the patch is unchanged (applies as is)
     _synthetic_release(repo, "0.90.0", None)
     # 0.91.0: a context line of the hunk changed: only a three-way merge works
-    _synthetic_release(repo, "0.91.0", ("        Ok(env_interpreter)\n",
-                                        "        Ok(env_interpreter) // from the venv\n"))
+    _synthetic_release(
+        repo,
+        "0.91.0",
+        ("        Ok(env_interpreter)\n", "        Ok(env_interpreter) // from the venv\n"),
+    )
     # 0.92.0: the very line the patch replaces changed: nothing works
-    _synthetic_release(repo, "0.92.0", ('    if let Some(exe) = env_var("PYO3_PYTHON") {\n',
-                                        '    if let Some(exe) = env_var("PYO3_PYTHON").filter(|e| !e.is_empty()) {\n'))
+    _synthetic_release(
+        repo,
+        "0.92.0",
+        (
+            '    if let Some(exe) = env_var("PYO3_PYTHON") {\n',
+            '    if let Some(exe) = env_var("PYO3_PYTHON").filter(|e| !e.is_empty()) {\n',
+        ),
+    )
     patches = tmp_path / "patches"
     shutil.copytree(REPO_ROOT / "patches", patches)
-    env = {"PYO3_PATCHER_PATCHES_DIR": str(patches), "PYO3_PATCHER_PINS_DIR": str(pins_dir),
-           "PYO3_PATCHER_PYO3_URL": url, "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        "PYO3_PATCHER_PATCHES_DIR": str(patches),
+        "PYO3_PATCHER_PINS_DIR": str(pins_dir),
+        "PYO3_PATCHER_PYO3_URL": url,
+        "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
+    }
 
     result = run_patcher("refresh", "--upstream", "pyo3@0.90.0", env=env)
     assert result.returncode == 0, result.stderr

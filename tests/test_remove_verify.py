@@ -37,8 +37,9 @@ def test_remove_keeps_what_the_user_added_since(tmp_path: Path) -> None:
     _apply(project)
     manifest = project / "Cargo.toml"
     text = manifest.read_text(encoding="utf-8")
-    manifest.write_text(text.replace("[patch.crates-io]\n", "[patch.crates-io]\n# mine\n"),
-                        encoding="utf-8")
+    manifest.write_text(
+        text.replace("[patch.crates-io]\n", "[patch.crates-io]\n# mine\n"), encoding="utf-8"
+    )
     assert run_patcher("remove", "--project", project).returncode == 0
     after = manifest.read_text(encoding="utf-8")
     assert "# mine" in after and "pyo3-ffi = { path" not in after
@@ -77,8 +78,10 @@ def test_verify_catches_a_pyo3_upgrade_without_refresh(tmp_path: Path) -> None:
     _apply(project)
     lock = project / "Cargo.lock"
     # what `cargo update` after bumping pyo3 leaves: registry entries of another release
-    lock.write_text(lock.read_text(encoding="utf-8").replace('version = "0.28.3"', 'version = "0.28.2"'),
-                    encoding="utf-8")
+    lock.write_text(
+        lock.read_text(encoding="utf-8").replace('version = "0.28.3"', 'version = "0.28.2"'),
+        encoding="utf-8",
+    )
     result = run_patcher("verify", "--project", project)
     assert result.returncode == 7
     assert "run `patcher refresh`" in result.stdout

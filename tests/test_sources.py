@@ -7,8 +7,8 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
-
 from helpers import make_pyo3_repo
+
 from patcher import patches, pins, sources
 from patcher.errors import SourceError
 from patcher.patched import patched_pyo3
@@ -31,9 +31,19 @@ def _check_patched(version: str, origin: str, pristine: sources.PristineSource) 
     # each vendored crate loads alone, as cargo needs for a path dependency
     for name, directory in patched.directories.items():
         result = subprocess.run(
-            ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline",
-             "--manifest-path", str(directory / "Cargo.toml")],
-            capture_output=True, text=True, check=False,
+            [
+                "cargo",
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--offline",
+                "--manifest-path",
+                str(directory / "Cargo.toml"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, (name, result.stderr)
         assert f'"version":"{version}"' in result.stdout

@@ -11,14 +11,18 @@ from patcher import apply, sources
 
 def add_project_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--project", type=Path, default=Path(), metavar="DIR",
+        "--project",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
         help="the project (where pyproject.toml or Cargo.toml is); default: .",
     )
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "apply", help="vendor patched pyo3 crates and wire them into Cargo.toml",
+        "apply",
+        help="vendor patched pyo3 crates and wire them into Cargo.toml",
         description="Vendor the pinned, patched pyo3 crates that the project locks and point "
         "[patch.crates-io] at them.",
     )
@@ -27,11 +31,14 @@ def register(sub: Any) -> None:
     parser.add_argument("--offline", action="store_true", help="use only the cache")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="replace [patch.crates-io] entries for pyo3 crates that are not ours",
     )
     parser.add_argument(
-        "--source", choices=sources.SOURCE_CHOICES, default=None,
+        "--source",
+        choices=sources.SOURCE_CHOICES,
+        default=None,
         help="where pinned sources come from (default: git, falling back to crates.io)",
     )
     parser.set_defaults(func=run)

@@ -10,14 +10,17 @@ from patcher import demo
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "demo", help="build the bundled example twice, unpatched and patched, and compare",
+        "demo",
+        help="build the bundled example twice, unpatched and patched, and compare",
     )
     parser.add_argument("--example", type=Path, default=demo.EXAMPLE_DIR, metavar="DIR")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("building the example unpatched, then patched (each twice, from two venvs)...",
-          file=sys.stderr)
+    print(
+        "building the example unpatched, then patched (each twice, from two venvs)...",
+        file=sys.stderr,
+    )
     sys.stdout.write(demo.render(demo.run_demo(args.example)))
     return 0

@@ -22,10 +22,17 @@ def register(sub: Any) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--offline", action="store_true", help="use only the cache")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--upstream", metavar="UPSTREAM@VERSION",
-                       help="pin a new upstream release and carry the patch to it")
-    group.add_argument("--continue", dest="continue_", metavar="UPSTREAM@VERSION",
-                       help="finish a refresh after resolving its conflicts by hand")
+    group.add_argument(
+        "--upstream",
+        metavar="UPSTREAM@VERSION",
+        help="pin a new upstream release and carry the patch to it",
+    )
+    group.add_argument(
+        "--continue",
+        dest="continue_",
+        metavar="UPSTREAM@VERSION",
+        help="finish a refresh after resolving its conflicts by hand",
+    )
     parser.add_argument("--url", help="git URL of the upstream (default: as for apply)")
     parser.set_defaults(func=run)
 
@@ -34,18 +41,26 @@ def run(args: argparse.Namespace) -> int:
     if args.upstream or args.continue_:
         name, version = upstream.parse_target(args.upstream or args.continue_)
         if name != "pyo3":
-            raise UsageError(f"refreshing {name} patches is not supported yet",
-                             hint="carry the maturin variant by hand (see vendor/notes/maturin.md)")
-        result = (upstream.refresh_pyo3(version, url=args.url) if args.upstream
-                  else upstream.continue_pyo3(version))
-        print(f"pyo3 {result.version}: {result.how}; variant {result.variant} {result.action}; "
-              f"{result.check}")
+            raise UsageError(
+                f"refreshing {name} patches is not supported yet",
+                hint="carry the maturin variant by hand (see vendor/notes/maturin.md)",
+            )
+        result = (
+            upstream.refresh_pyo3(version, url=args.url)
+            if args.upstream
+            else upstream.continue_pyo3(version)
+        )
+        print(
+            f"pyo3 {result.version}: {result.how}; variant {result.variant} {result.action}; "
+            f"{result.check}"
+        )
         return 0
     project = discover(args.project)
     previous = State.load(project.state_file)
     if previous is None:
-        raise ProjectError("patcher has not been applied to this project",
-                           hint="run `patcher apply` first")
+        raise ProjectError(
+            "patcher has not been applied to this project", hint="run `patcher apply` first"
+        )
     plan = apply.run_apply(args.project, apply.Options(dry_run=args.dry_run, offline=args.offline))
     if not plan.changed:
         print("nothing to do: the project is up to date")
@@ -54,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     new = {c: plan.state.pyo3_version for c in plan.state.crates}
     for crate in sorted(old.keys() | new.keys()):
         before, after = old.get(crate, "-"), new.get(crate, "-")
-        print(f"{crate}: {before} -> {after}" if before != after else f"{crate}: {after} (re-vendored)")
+        print(
+            f"{crate}: {before} -> {after}"
+            if before != after
+            else f"{crate}: {after} (re-vendored)"
+        )
     if args.dry_run:
         sys.stdout.write(plan.render())
     return 0

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from patcher import matrix
+from patcher.errors import UsageError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("matrix", help="(maintainers) regenerate a coverage matrix")
+    parser.add_argument("upstream", choices=["pyo3", "maturin"])
+    parser.add_argument(
+        "--check",
+        choices=["ends", "all", "none"],
+        default="ends",
+        help="which releases to compile- and behaviour-check (default: ends)",
+    )
+    parser.add_argument("--output", type=Path, help="write the markdown table here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.upstream != "pyo3":
+        raise UsageError(
+            "the maturin matrix is produced by `patcher matrix maturin` once the "
+            "maturin half lands",
+            hint="see vendor/notes/maturin.md",
+        )
+    command = f"patcher matrix pyo3 --check {args.check}" + (
+        f" --output {args.output.as_posix()}" if args.output else ""
+    )
+    text = matrix.render(matrix.pyo3_matrix(args.check), command)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    return 0

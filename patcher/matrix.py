@@ -1,0 +1,107 @@
+"""Coverage matrix: for every pinned release, which variant claims it, whether it applies
+(exactly or with line offsets; never fuzz) and whether it compiles and behaves."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+import unidiff
+from packaging.version import Version
+
+from patcher import checks, patches, pins, sources
+from patcher.errors import PatcherError
+from patcher.patched import patched_pyo3
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    version: str
+    variant: str
+    applies: str  # "exact", "offset +N", "upstream", or "NO: ..."
+    checked: str  # "yes: ...", "-" (not checked), or "NO: ..."
+    source: str
+
+
+def hunk_offsets(patch_file: Path, tree: Path) -> list[int]:
+    """Where each hunk's old lines sit in `tree`, relative to where the diff says."""
+    offsets = []
+    for patched in unidiff.PatchSet(patch_file.read_text(encoding="utf-8")):
+        lines = (tree / patched.path).read_text(encoding="utf-8").splitlines()
+        for hunk in patched:
+            old = [line.value.rstrip("\n") for line in hunk if not line.is_added]
+            found = next(
+                (i + 1 for i in range(len(lines) - len(old) + 1) if lines[i : i + len(old)] == old),
+                None,
+            )
+            if found is None:
+                raise PatcherError(f"hunk {hunk.source_start} of {patched.path} not found")
+            offsets.append(found - hunk.source_start)
+    return offsets
+
+
+def _ends(versions: list[str]) -> set[str]:
+    """First and last release each variant claims, and the newest release."""
+    chosen = {versions[-1]}
+    by_variant: dict[str, list[str]] = {}
+    for version in versions:
+        by_variant.setdefault(patches.select_variant("pyo3", version).name, []).append(version)
+    for claimed in by_variant.values():
+        chosen.update({claimed[0], claimed[-1]})
+    return chosen
+
+
+def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
+    versions = sorted(pins.load_pins("pyo3"), key=Version)
+    to_check = set(versions) if check == "all" else _ends(versions) if check == "ends" else set()
+    rows = []
+    for version in versions:
+        pin = pins.get_pin("pyo3", version)
+        variant = patches.select_variant("pyo3", version)
+        pristine = sources.pristine_pyo3(pin, source=source)
+        checked = patches.check_patch(variant)
+        with tempfile.TemporaryDirectory(prefix="patcher-matrix-") as tmp:
+            stage = Path(tmp)
+            crate = pristine.crate("pyo3-build-config")
+            shutil.copytree(crate.directory, stage / crate.path_in_vcs)
+            try:
+                offsets = hunk_offsets(variant.file, stage)
+                applies = (
+                    "exact"
+                    if not any(offsets)
+                    else "offset " + ", ".join(f"{o:+d}" for o in offsets)
+                )
+                if patches.apply(checked, stage) == "upstream":
+                    applies = "upstream"
+            except PatcherError as exc:
+                applies = f"NO: {exc.message}"
+        result = "-"
+        if version in to_check and not applies.startswith("NO"):
+            try:
+                patched = patched_pyo3(pristine, variant)
+                result = "yes: " + checks.check_patched_pyo3(version, patched.directories)
+            except PatcherError as exc:
+                result = f"NO: {exc.message}"
+        rows.append(Row(version, variant.name, applies, result, pristine.origin))
+    return rows
+
+
+def render(rows: list[Row], command: str) -> str:
+    lines = [
+        "# pyo3 coverage matrix",
+        "",
+        f"Produced by `{command}`. *applies*: `git apply` of the variant to the release's",
+        "pyo3-build-config (zero fuzz; `offset` gives how far each hunk moved). *checked*: a probe",
+        "crate built on the patched pyo3-ffi with `PYO3_PYTHON` in a venv and `PYO3_BASE_PYTHON`",
+        "set: it compiles, registers no rerun on `PYO3_PYTHON`, and resolves the base interpreter",
+        "(`-`: not checked; by default the first and last release of each variant's range and the",
+        "newest release are checked).",
+        "",
+        "| release | variant | applies | checked | source |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.version} | {r.variant} | {r.applies} | {r.checked} | {r.source} |")
+    return "\n".join(lines) + "\n"
