@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patcher import cache, cargo, manifest, patches, pins, sources, trees, txn
+from patcher import cache, cargo, manifest, maturin, patches, pins, sources, trees, txn
 from patcher.errors import PatchError, ProjectError, VerifyError
 from patcher.lockfile import LockedPyo3, State, pyo3_in_lock
 from patcher.patched import PatchedSource, patched_pyo3
@@ -168,6 +168,14 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
     version = locked.version
     pin = pins.get_pin("pyo3", version)
     variant = patches.select_variant("pyo3", version)
+    # the maturin release isolated builds will get (patcher env builds it); checked here so a
+    # requirement no pinned release satisfies fails before anything is written
+    maturin_pin = maturin.choose_release(project.build_requires, project.config.maturin)
+    maturin_version = (
+        maturin.local_version(maturin_pin, patches.select_variant("maturin", maturin_pin.version))
+        if maturin_pin is not None
+        else ""
+    )
     source = options.source or project.config.source
     if previous is not None and previous.pyo3_version == version and options.source is None:
         # reproduce the recorded trees: the same source gives the same bytes
@@ -232,6 +240,7 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
         entries=wanted,
         created_patch_table=created_table,
         separator=separator,
+        maturin=maturin_version,
         lock_was_absent=lock_absent,
     )
     state_bytes = state.render().encode("utf-8")

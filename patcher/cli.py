@@ -24,6 +24,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from patcher.commands import apply as apply_cmd
     from patcher.commands import demo as demo_cmd
+    from patcher.commands import env as env_cmd
     from patcher.commands import matrix as matrix_cmd
     from patcher.commands import refresh as refresh_cmd
     from patcher.commands import remove as remove_cmd
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     refresh_cmd.register(sub)
     remove_cmd.register(sub)
     verify_cmd.register(sub)
+    env_cmd.register(sub)
     demo_cmd.register(sub)
     matrix_cmd.register(sub)
     return parser

@@ -1,8 +1,9 @@
-"""The main job on the bundled example: unpatched vs patched, second build from a new venv.
+"""The main job on the bundled example: real isolated PEP 517 builds, unpatched vs patched.
 
-Until the patched maturin drives isolated PEP 517 builds (see docs), the demo reproduces
-what a frontend does: each build gets a fresh venv, `PYO3_PYTHON` points into it, and
-`PYO3_BASE_PYTHON` names the base interpreter, as our maturin change exports it.
+Each build is `pip wheel .` (build isolation on) from a fresh venv, as in a CI job or a tox/nox
+session: pip's build environment is an overlay on the interpreter that runs pip, so the venv
+is what changes PYO3_PYTHON between builds. The patched run uses `patcher apply` and the
+environment `patcher env` prints (the patched maturin).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher import apply, proc
+from patcher import apply, maturin, proc
+from patcher.project import discover
 from patcher.sources import PYO3_CRATES
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "hello-pyo3"
@@ -31,45 +33,44 @@ class BuildResult:
     recompiled: tuple[str, ...]
 
 
-def _base_python() -> str:
+def base_python() -> str:
     return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
-def _build(project: Path, venv_python: Path) -> tuple[float, str]:
+def isolated_build(project: Path, venv: Path, out: Path, env: dict[str, str]) -> tuple[float, str]:
+    """`pip wheel` with build isolation from a fresh venv; (seconds, log)."""
+    subprocess.run([base_python(), "-m", "venv", str(venv)], check=True)
     start = time.monotonic()
     result = proc.run(
-        ["cargo", "build", "--release", "-v", "--features", "pyo3/extension-module"],
-        cwd=project,
-        env={"PYO3_PYTHON": str(venv_python), "PYO3_BASE_PYTHON": _base_python()},
-        what="cargo build of the example",
+        [venv / "bin" / "python", "-m", "pip", "wheel", "--no-deps", "-v", "-w", out, project],
+        env=env,
+        what="isolated build of the example",
     )
-    return time.monotonic() - start, result.stderr
+    return time.monotonic() - start, result.stdout + result.stderr
 
 
-def _one(label: str, example: Path, work: Path, patched: bool) -> BuildResult:
+def recompiled(log: str) -> tuple[str, ...]:
+    return tuple(sorted(set(re.findall(r"Compiling (\S+) v", log)) & set(PYO3_CRATES)))
+
+
+def _one(label: str, example: Path, work: Path) -> BuildResult:
     project = work / label
     shutil.copytree(example, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
-    if patched:
+    env: dict[str, str] = {}
+    if label == "patched":
         apply.run_apply(project, apply.Options())
-    venvs = []
-    for name in ("venv-1", "venv-2"):
-        subprocess.run(
-            [_base_python(), "-m", "venv", "--without-pip", str(work / f"{label}-{name}")],
-            check=True,
-        )
-        venvs.append(work / f"{label}-{name}" / "bin" / "python")
-    first, _ = _build(project, venvs[0])
-    second, log = _build(project, venvs[1])
-    rebuilt = sorted(set(re.findall(r"^\s+Compiling (\S+) v", log, re.M)) & set(PYO3_CRATES))
-    return BuildResult(label, first, second, tuple(rebuilt))
+        the_project = discover(project)
+        pin = maturin.choose_release(the_project.build_requires, the_project.config.maturin)
+        assert pin is not None
+        env = maturin.frontend_env(maturin.build_wheel(pin), dict(os.environ))
+    first, _ = isolated_build(project, work / f"{label}-job-1", work / "dist", env)
+    second, log = isolated_build(project, work / f"{label}-job-2", work / "dist", env)
+    return BuildResult(label, first, second, recompiled(log))
 
 
 def run_demo(example: Path = EXAMPLE_DIR) -> list[BuildResult]:
     with tempfile.TemporaryDirectory(prefix="patcher-demo-") as tmp:
-        return [
-            _one(label, example, Path(tmp), label == "patched")
-            for label in ("unpatched", "patched")
-        ]
+        return [_one(label, example, Path(tmp)) for label in ("unpatched", "patched")]
 
 
 def render(results: list[BuildResult]) -> str:

@@ -61,6 +61,7 @@ class State:
     created_patch_table: bool
     lock_was_absent: bool
     separator: str = ""  # what apply put before a [patch.crates-io] table it appended
+    maturin: str = ""  # the patched maturin isolated builds should use (`patcher env`)
 
     def render(self) -> str:
         doc = tomlkit.document()
@@ -86,6 +87,8 @@ class State:
             digests.add(name, self.digests[name])
         pyo3.add("digests", digests)
         doc.add("pyo3", pyo3)
+        if self.maturin:
+            doc.add("maturin", {"version": self.maturin})
         entries = tomlkit.table()
         for name in sorted(self.entries):
             entries.add(name, self.entries[name])
@@ -113,6 +116,7 @@ class State:
                 entries=dict(doc.get("patch-entries", {})),
                 created_patch_table=bool(doc.get("created-patch-table", False)),
                 separator=str(doc.get("separator", "")),
+                maturin=str(doc.get("maturin", {}).get("version", "")),
                 lock_was_absent=bool(doc.get("cargo-lock-was-absent", False)),
             )
         except (KeyError, TypeError) as exc:

@@ -25,6 +25,7 @@ class Config:
     pyo3_url: str | None = None
     maturin_url: str | None = None
     source: str = "auto"
+    maturin: str | None = None  # a maturin release the user pins, instead of the newest allowed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +101,7 @@ def discover(directory: Path) -> Project:
         pyo3_url=tool.get("pyo3-url"),
         maturin_url=tool.get("maturin-url"),
         source=str(tool.get("source", "auto")),
+        maturin=tool.get("maturin"),
     )
     vendor = Path(config.vendor_dir)
     if vendor.is_absolute() or ".." in vendor.parts or not vendor.parts:

@@ -63,6 +63,8 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     pins_dir = root / "pins"
     pins_dir.mkdir()
     (pins_dir / "pyo3.toml").write_text("\n".join(pins), encoding="utf-8")
+    # maturin stays pinned as shipped
+    (pins_dir / "maturin.toml").write_bytes((REPO_ROOT / "vendor/pins/maturin.toml").read_bytes())
     return repo_dir.as_uri(), pins_dir
 
 

@@ -61,6 +61,10 @@ def _setup_cases() -> dict[str, Callable[[Path, Path], dict[str, str]]]:
         (p / "Cargo.lock").unlink()
         return {}
 
+    def maturin_outside_range(tmp: Path, p: Path) -> dict[str, str]:
+        _replace(p / "pyproject.toml", '"maturin>=1.9,<2"', '"maturin>=3"')
+        return {}
+
     def users_own_patch(tmp: Path, p: Path) -> dict[str, str]:
         with (p / "Cargo.toml").open("a", encoding="utf-8") as f:
             f.write('\n[patch.crates-io]\npyo3-ffi = { path = "../my-pyo3-ffi" }\n')
@@ -137,6 +141,7 @@ EXPECTED_CODES = {
     "malformed_pyproject": 3,
     "malformed_lock": 3,
     "pyo3_outside_range": 8,
+    "maturin_outside_range": 8,
     "users_own_patch": 3,
     "unreachable_remote_no_fallback": 4,
     "patch_outside_tree": 5,

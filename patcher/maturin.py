@@ -1,0 +1,248 @@
+"""The maturin half: pick the release a project's build needs, patch it, build it into a
+wheel once per (release, variant, patch digest, platform), and tell frontends to use it.
+
+Recipe (vendor/notes/maturin.md): the PyPI sdist (or the pinned git tree) has setup.py, which
+reads the wheel version from Cargo.toml and builds with `cargo --locked
+--no-default-features`; we give the tree a PEP 440 local version `X+pyo3patcher.<variant>`
+(Cargo.toml and the root entry of Cargo.lock) so the wheel cannot be mistaken for the
+published one, build it with pip, and retag it py3-none (the payload is a plain executable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import tomlkit
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from patcher import cache, cargo, git, patches, pins, proc, sources, trees
+from patcher.errors import ProjectError, SourceError, UnsupportedRelease
+from patcher.pins import Pin
+
+LOCAL_PREFIX = "pyo3patcher"
+
+
+@dataclasses.dataclass(frozen=True)
+class MaturinBuild:
+    pin: Pin
+    variant: patches.Variant
+    wheel: Path
+
+    @property
+    def local_version(self) -> str:
+        return local_version(self.pin, self.variant)
+
+
+def local_version(pin: Pin, variant: patches.Variant) -> str:
+    return f"{pin.version}+{LOCAL_PREFIX}.{variant.name.replace('-', '.').replace('_', '.')}"
+
+
+def choose_release(requires: tuple[str, ...], pinned: str | None = None) -> Pin | None:
+    """The newest pinned maturin release that `[build-system] requires` allows (or the user's
+    pin); None when the project does not build with maturin."""
+    wanted = None
+    for text in requires:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise ProjectError(
+                f"[build-system] requires has an invalid entry {text!r}: {exc}"
+            ) from exc
+        if canonicalize_name(req.name) == "maturin":
+            wanted = req
+    if wanted is None:
+        return None
+    known = pins.load_pins("maturin")
+    if pinned is not None:
+        pin = pins.get_pin("maturin", pinned)
+        if not wanted.specifier.contains(Version(pinned), prereleases=True):
+            raise ProjectError(
+                f"[tool.pyo3-patcher] maturin = {pinned!r} does not satisfy "
+                f"the build requirement {wanted}"
+            )
+        return pin
+    for version in sorted(known, key=Version, reverse=True):
+        if wanted.specifier.contains(Version(version)):
+            return known[version]
+    raise UnsupportedRelease(
+        f"no maturin release pinned by this patcher satisfies {wanted} "
+        f"(supported: {pins.supported_range('maturin')})",
+        hint="widen the maturin requirement in [build-system] requires, or upgrade pyo3-patcher",
+    )
+
+
+def _platform() -> str:
+    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def _sdist_tree(pin: Pin, dest: Path) -> None:
+    """The PyPI sdist, verified: its src/ must equal the published crate's, whose
+    .cargo_vcs_info.json must name the pinned commit."""
+    with tempfile.TemporaryDirectory(prefix="patcher-sdist-") as tmp:
+        proc.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                tmp,
+                f"maturin=={pin.version}",
+            ],
+            what=f"download of the maturin {pin.version} sdist",
+        )
+        (archive,) = Path(tmp).glob("maturin-*.tar.gz")
+        trees.safe_extract(archive, Path(tmp) / "x", allow_links=False)
+        (root,) = (Path(tmp) / "x").iterdir()
+        crate = cargo.download_crates({"maturin": pin.version})["maturin"]
+        import json
+
+        sha = json.loads((crate / ".cargo_vcs_info.json").read_text("utf-8"))["git"]["sha1"]
+        if sha != pin.commit:
+            raise SourceError(
+                f"published maturin {pin.version} was built from {sha}, the pin says {pin.commit}"
+            )
+        expected = {k: v for k, v in trees.file_digests(crate / "src").items()}
+        if trees.file_digests(root / "src") != expected:
+            raise SourceError(
+                f"the maturin {pin.version} sdist's src/ differs from the crate "
+                "published from the pinned commit"
+            )
+        shutil.move(str(root), str(dest))
+
+
+def pristine_maturin(pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
+    entry = cache.root() / "pristine" / f"maturin-{pin.version}-{pin.commit[:12]}"
+    with cache.locked(entry):
+        marker = entry / "origin"
+        if marker.is_file():
+            return entry / "tree", marker.read_text("utf-8").strip()
+        if offline:
+            raise SourceError(f"maturin {pin.version} is not in the cache and --offline was given")
+        url = sources.upstream_url("maturin")
+        repo_dir = (
+            cache.root() / "git" / f"maturin-{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
+        )
+        try:
+            with cache.locked(repo_dir), cache.building(entry) as tmp:
+                if not git.has_commit(repo_dir, pin.commit):
+                    git.fetch_pinned(
+                        repo_dir,
+                        url,
+                        tag=pin.tag,
+                        commit=pin.commit,
+                        expected_tag_commit=pin.expected_tag_commit,
+                    )
+                git.export_tree(repo_dir, pin.commit, tmp / "tree")
+                (tmp / "origin").write_text("git\n", encoding="utf-8")
+            print(
+                f"maturin {pin.version}: source is git {url} @ {pin.commit[:12]}", file=sys.stderr
+            )
+        except SourceError as exc:
+            print(
+                f"warning: git source unavailable ({exc.message}); FALLING BACK to the PyPI "
+                "sdist, verified against the published crate",
+                file=sys.stderr,
+            )
+            with cache.building(entry) as tmp:
+                _sdist_tree(pin, tmp / "tree")
+                (tmp / "origin").write_text("pypi\n", encoding="utf-8")
+        return entry / "tree", (entry / "origin").read_text("utf-8").strip()
+
+
+def _set_local_version(tree: Path, version: str) -> None:
+    manifest = tree / "Cargo.toml"
+    doc = tomlkit.parse(manifest.read_text("utf-8"))
+    doc["package"]["version"] = version
+    manifest.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    lock = tree / "Cargo.lock"
+    lock_doc = tomlkit.parse(lock.read_text("utf-8"))
+    packages = lock_doc["package"]
+    roots = [p for p in packages if p["name"] == "maturin" and "source" not in p]
+    if len(roots) != 1:
+        raise SourceError("cannot find maturin's own entry in its Cargo.lock")
+    roots[0]["version"] = version
+    lock.write_text(tomlkit.dumps(lock_doc), encoding="utf-8")
+
+
+def build_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
+    variant = patches.select_variant("maturin", pin.version)
+    version = local_version(pin, variant)
+    entry = cache.root() / "maturin-wheels" / f"{version}-{variant.digest[:12]}-{_platform()}"
+    with cache.locked(entry):
+        found = sorted(entry.glob("maturin-*.whl")) if entry.is_dir() else []
+        if found:
+            return MaturinBuild(pin, variant, found[0])
+        tree, _origin = pristine_maturin(pin, offline=offline)
+        checked = patches.check_patch(variant)
+        print(
+            f"building patched maturin {version} (minimal features; takes minutes, once)",
+            file=sys.stderr,
+        )
+        with (
+            tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp,
+            cache.building(entry) as out,
+        ):
+            work = Path(tmp) / "src"
+            trees.copy_tree(tree, work)
+            patches.apply(checked, work)
+            _set_local_version(work, version)
+            built = Path(tmp) / "built"
+            proc.run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", built, work],
+                cwd=Path(tmp),
+                what=f"build of patched maturin {version}",
+                env={
+                    "MATURIN_NO_INSTALL_RUST": "1",
+                    "CARGO_TARGET_DIR": str(cache.root() / "maturin-target"),
+                },
+            )
+            (wheel,) = built.glob("maturin-*.whl")
+            proc.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "wheel",
+                    "tags",
+                    "--python-tag",
+                    "py3",
+                    "--abi-tag",
+                    "none",
+                    "--remove",
+                    wheel,
+                ],
+                what="wheel retag",
+            )
+            (retagged,) = built.glob("maturin-*.whl")
+            shutil.move(str(retagged), str(out / retagged.name))
+        return MaturinBuild(pin, variant, next(entry.glob("maturin-*.whl")))
+
+
+def frontend_env(build: MaturinBuild, existing: dict[str, str]) -> dict[str, str]:
+    """Environment that makes pip, `python -m build` (through pip or uv) and uv install our
+    wheel into their isolated build environments."""
+    wheel_dir = build.wheel.parent
+    constraints = wheel_dir / "constraints.txt"
+    if not constraints.exists():
+        constraints.write_text(f"maturin=={build.local_version}\n", encoding="utf-8")
+    find_links = " ".join(p for p in (str(wheel_dir), existing.get("PIP_FIND_LINKS", "")) if p)
+    return {
+        # pip passes these on to the pip that fills its build environment
+        "PIP_FIND_LINKS": find_links,
+        "PIP_CONSTRAINT": str(constraints),
+        "PIP_BUILD_CONSTRAINT": str(constraints),
+        # uv reads its own
+        "UV_FIND_LINKS": str(wheel_dir),
+        "UV_BUILD_CONSTRAINT": str(constraints),
+    }
