@@ -12,8 +12,8 @@ from helpers import REPO_ROOT
 @pytest.mark.parametrize(
     "cmd",
     [
-        ["ruff", "check", "patcher", "tests"],
-        ["ruff", "format", "--check", "patcher", "tests"],
+        ["ruff", "check", "patcher", "tests", "bench"],
+        ["ruff", "format", "--check", "patcher", "tests", "bench"],
         ["mypy"],
     ],
     ids=["ruff", "ruff-format", "mypy"],

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from patcher import matrix
-from patcher.errors import UsageError
 
 
 def register(sub: Any) -> None:
@@ -16,23 +15,20 @@ def register(sub: Any) -> None:
         "--check",
         choices=["ends", "all", "none"],
         default="ends",
-        help="which releases to compile- and behaviour-check (default: ends)",
+        help="which releases to compile-check (default: the ends of each range and the newest)",
     )
     parser.add_argument("--output", type=Path, help="write the markdown table here")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.upstream != "pyo3":
-        raise UsageError(
-            "the maturin matrix is produced by `patcher matrix maturin` once the "
-            "maturin half lands",
-            hint="see vendor/notes/maturin.md",
-        )
-    command = f"patcher matrix pyo3 --check {args.check}" + (
+    command = f"patcher matrix {args.upstream} --check {args.check}" + (
         f" --output {args.output.as_posix()}" if args.output else ""
     )
-    text = matrix.render(matrix.pyo3_matrix(args.check), command)
+    if args.upstream == "pyo3":
+        text = matrix.render(matrix.pyo3_matrix(args.check), command)
+    else:
+        text = matrix.render_maturin(matrix.maturin_matrix(args.check), command)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
