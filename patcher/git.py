@@ -124,11 +124,7 @@ def fetch_pinned(
     """
     with clean_env():
         try:
-            repo = (
-                gitpython.Repo(repo_dir)
-                if (repo_dir / "HEAD").is_file()
-                else gitpython.Repo.init(repo_dir, bare=True)
-            )
+            repo = _open_bare(repo_dir)
             progress = _Progress(f"fetching {tag} from {url}")
             try:
                 _remote(repo, url).fetch(
@@ -163,6 +159,12 @@ def fetch_pinned(
             raise _git_missing(exc) from exc
         except GitCommandError as exc:
             raise _tool_error(f"git failed while fetching {tag} from {url}", exc) from exc
+
+
+def _open_bare(repo_dir: Path) -> gitpython.Repo:
+    if (repo_dir / "HEAD").is_file():
+        return gitpython.Repo(repo_dir)
+    return gitpython.Repo.init(repo_dir, bare=True)
 
 
 def _remote(repo: gitpython.Repo, url: str) -> gitpython.Remote:
@@ -290,11 +292,7 @@ def fetch_tag_commit(repo_dir: Path, url: str, tag: str) -> str:
     """Fetch `tag` shallowly into the bare repo `repo_dir`; return the commit it names."""
     with clean_env():
         try:
-            repo = (
-                gitpython.Repo(repo_dir)
-                if (repo_dir / "HEAD").is_file()
-                else gitpython.Repo.init(repo_dir, bare=True)
-            )
+            repo = _open_bare(repo_dir)
             _remote(repo, url).fetch(f"+refs/tags/{tag}:refs/tags/{tag}", depth=1, no_tags=True)
             return str(repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}"))
         except GitCommandNotFound as exc:

@@ -42,6 +42,19 @@ def hunk_offsets(patch_file: Path, tree: Path) -> list[int]:
     return offsets
 
 
+def _applies(checked: patches.CheckedPatch, stage: Path) -> str:
+    """Apply in `stage` and say how: exact, with line offsets, already upstream, or not."""
+    try:
+        offsets = hunk_offsets(checked.variant.file, stage)
+        if patches.apply(checked, stage) == "upstream":
+            return "upstream"
+    except PatcherError as exc:
+        return f"NO: {exc.message}"
+    if not any(offsets):
+        return "exact"
+    return "offset " + ", ".join(f"{o:+d}" for o in offsets)
+
+
 def _ends(versions: list[str]) -> set[str]:
     """First and last release each variant claims, and the newest release."""
     chosen = {versions[-1]}
@@ -66,17 +79,7 @@ def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
             stage = Path(tmp)
             crate = pristine.crate("pyo3-build-config")
             shutil.copytree(crate.directory, stage / crate.path_in_vcs)
-            try:
-                offsets = hunk_offsets(variant.file, stage)
-                applies = (
-                    "exact"
-                    if not any(offsets)
-                    else "offset " + ", ".join(f"{o:+d}" for o in offsets)
-                )
-                if patches.apply(checked, stage) == "upstream":
-                    applies = "upstream"
-            except PatcherError as exc:
-                applies = f"NO: {exc.message}"
+            applies = _applies(checked, stage)
         result = "-"
         if version in to_check and not applies.startswith("NO"):
             try:
@@ -123,22 +126,17 @@ def maturin_matrix(check: str = "ends") -> list[Row]:
     for version in versions:
         pin = pins.get_pin("maturin", version)
         variant = patches.select_variant("maturin", version)
-        tree, origin = maturin.pristine_maturin(pin)
+        try:
+            tree, origin = maturin.pristine_maturin(pin)
+        except PatcherError as exc:
+            # e.g. a PyPI sdist whose sources differ from the crate published from the pin
+            rows.append(Row(version, variant.name, f"NO SOURCE: {exc.message}", "-", "refused"))
+            continue
         checked = patches.check_patch(variant)
         with tempfile.TemporaryDirectory(prefix="patcher-matrix-") as tmp:
             stage = Path(tmp) / "src"
             shutil.copytree(tree, stage, symlinks=True)
-            try:
-                offsets = hunk_offsets(variant.file, stage)
-                applies = (
-                    "exact"
-                    if not any(offsets)
-                    else "offset " + ", ".join(f"{o:+d}" for o in offsets)
-                )
-                if patches.apply(checked, stage) == "upstream":
-                    applies = "upstream"
-            except PatcherError as exc:
-                applies = f"NO: {exc.message}"
+            applies = _applies(checked, stage)
             result = "-"
             if version in to_check and not applies.startswith("NO"):
                 try:

@@ -11,7 +11,6 @@ published one, build it with pip, and retag it py3-none (the payload is a plain 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import shutil
 import sys
 import sysconfig
@@ -23,7 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from patcher import cache, cargo, git, patches, pins, proc, sources, trees
+from patcher import cache, cargo, patches, pins, proc, sources, trees
 from patcher.errors import ProjectError, SourceError, UnsupportedRelease
 from patcher.pins import Pin
 
@@ -131,20 +130,9 @@ def pristine_maturin(pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
         if offline:
             raise SourceError(f"maturin {pin.version} is not in the cache and --offline was given")
         url = sources.upstream_url("maturin")
-        repo_dir = (
-            cache.root() / "git" / f"maturin-{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
-        )
         try:
-            with cache.locked(repo_dir), cache.building(entry) as tmp:
-                if not git.has_commit(repo_dir, pin.commit):
-                    git.fetch_pinned(
-                        repo_dir,
-                        url,
-                        tag=pin.tag,
-                        commit=pin.commit,
-                        expected_tag_commit=pin.expected_tag_commit,
-                    )
-                git.export_tree(repo_dir, pin.commit, tmp / "tree")
+            with cache.building(entry) as tmp:
+                sources.export_pinned(pin, url, tmp / "tree")
                 (tmp / "origin").write_text("git\n", encoding="utf-8")
             print(
                 f"maturin {pin.version}: source is git {url} @ {pin.commit[:12]}", file=sys.stderr

@@ -148,13 +148,11 @@ def _write_meta(dest: Path, pin: Pin, origin: str, url: str, paths: dict[str, st
     (dest / "source.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def _repo_dir(url: str) -> Path:
+def export_pinned(pin: Pin, url: str, dest: Path) -> None:
+    """The files of the pinned commit, from a bare mirror of `url` in the cache (fetched
+    shallowly, tag checked, when the commit is not there yet)."""
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    return cache.root() / "git" / f"pyo3-{key}.git"
-
-
-def _from_git(pin: Pin, url: str, dest: Path) -> None:
-    repo_dir = _repo_dir(url)
+    repo_dir = cache.root() / "git" / f"{pin.upstream}-{key}.git"
     with cache.locked(repo_dir):
         if not git.has_commit(repo_dir, pin.commit):
             git.fetch_pinned(
@@ -164,28 +162,32 @@ def _from_git(pin: Pin, url: str, dest: Path) -> None:
                 commit=pin.commit,
                 expected_tag_commit=pin.expected_tag_commit,
             )
-        with tempfile.TemporaryDirectory(prefix="patcher-checkout-") as tmp:
-            checkout = Path(tmp) / "src"
-            git.export_tree(repo_dir, pin.commit, checkout)
-            members = cargo.workspace_packages(checkout)
-            missing = [c for c in PYO3_CRATES if c not in members]
-            if missing:
-                raise SourceError(f"{url} @ {pin.commit[:12]} has no crates {missing}")
-            for name in PYO3_CRATES:
-                version = members[name][0]
-                if version != pin.version:
-                    raise SourceError(
-                        f"{url} @ {pin.commit[:12]}: {name} has version {version}, "
-                        f"the pin says {pin.version}"
-                    )
-            crate_files = cargo.package(checkout, PYO3_CRATES, Path(tmp) / "target")
-            paths = {}
-            for name, crate_file in crate_files.items():
-                trees.safe_extract(crate_file, Path(tmp) / "unpack", allow_links=False)
-                shutil.move(str(Path(tmp) / "unpack" / f"{name}-{pin.version}"), str(dest / name))
-                manifest_dir = members[name][1].parent
-                rel = manifest_dir.relative_to(checkout).as_posix()
-                paths[name] = "" if rel == "." else rel
+        git.export_tree(repo_dir, pin.commit, dest)
+
+
+def _from_git(pin: Pin, url: str, dest: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="patcher-checkout-") as tmp:
+        checkout = Path(tmp) / "src"
+        export_pinned(pin, url, checkout)
+        members = cargo.workspace_packages(checkout)
+        missing = [c for c in PYO3_CRATES if c not in members]
+        if missing:
+            raise SourceError(f"{url} @ {pin.commit[:12]} has no crates {missing}")
+        for name in PYO3_CRATES:
+            version = members[name][0]
+            if version != pin.version:
+                raise SourceError(
+                    f"{url} @ {pin.commit[:12]}: {name} has version {version}, "
+                    f"the pin says {pin.version}"
+                )
+        crate_files = cargo.package(checkout, PYO3_CRATES, Path(tmp) / "target")
+        paths = {}
+        for name, crate_file in crate_files.items():
+            trees.safe_extract(crate_file, Path(tmp) / "unpack", allow_links=False)
+            shutil.move(str(Path(tmp) / "unpack" / f"{name}-{pin.version}"), str(dest / name))
+            manifest_dir = members[name][1].parent
+            rel = manifest_dir.relative_to(checkout).as_posix()
+            paths[name] = "" if rel == "." else rel
     _write_meta(dest, pin, "git", url, paths)
 
 
