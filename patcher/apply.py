@@ -289,6 +289,19 @@ def execute(plan: ApplyPlan, *, offline: bool = False) -> None:
         txn.fault_point("commit")
 
 
+def pyo3_outside_vendor(metadata: dict[str, Any], vendor_dir: Path) -> list[str]:
+    """The pyo3 crates of a `cargo metadata` graph that do not come from our trees."""
+    vendor = vendor_dir.resolve()
+    wrong = []
+    for pkg in metadata["packages"]:
+        if pkg["name"] not in sources.PYO3_CRATES:
+            continue
+        where = Path(pkg["manifest_path"]).resolve()
+        if pkg["source"] is not None or vendor not in where.parents:
+            wrong.append(f"{pkg['name']} {pkg['version']} from {pkg['source'] or where}")
+    return wrong
+
+
 def verify_resolution(project: Project, state: State, *, offline: bool = False) -> None:
     """cargo must resolve every pyo3 crate of the graph to our trees (and update Cargo.lock)."""
     data, stderr = cargo.metadata(project.workspace_manifest, offline=offline)
@@ -302,14 +315,7 @@ def verify_resolution(project: Project, state: State, *, offline: bool = False) 
             "cargo did not use a [patch.crates-io] entry of ours",
             hint="cargo said:\n" + "\n".join(unused[:10]),
         )
-    vendor = (project.workspace_root / state.vendor_dir).resolve()
-    wrong = []
-    for pkg in data["packages"]:
-        if pkg["name"] not in sources.PYO3_CRATES:
-            continue
-        where = Path(pkg["manifest_path"]).resolve()
-        if pkg["source"] is not None or vendor not in where.parents:
-            wrong.append(f"{pkg['name']} {pkg['version']} from {pkg['source'] or where}")
+    wrong = pyo3_outside_vendor(data, project.workspace_root / state.vendor_dir)
     if wrong:
         raise VerifyError(
             "cargo resolves pyo3 crates outside the vendored trees: " + "; ".join(wrong),

@@ -95,11 +95,9 @@ def package(root: Path, crates: tuple[str, ...], target_dir: Path) -> dict[str, 
         )
     found = {}
     for crate_file in (target_dir / "package").glob("*.crate"):
-        for name in crates:
-            stem = crate_file.name[: -len(".crate")]
-            prefix, _, _version = stem.rpartition("-")
-            if prefix == name:
-                found[name] = crate_file
+        name = crate_file.stem.rpartition("-")[0]  # <name>-<version>.crate
+        if name in crates:
+            found[name] = crate_file
     missing = [n for n in crates if n not in found]
     if missing:
         raise SourceError(f"cargo package produced no crate for {missing}")

@@ -11,9 +11,9 @@ from pathlib import Path
 import unidiff
 from packaging.version import Version
 
-from patcher import checks, patches, pins, sources
+from patcher import checks, maturin, patches, pins, proc, sources
 from patcher.errors import PatcherError
-from patcher.patched import patched_pyo3
+from patcher.patched import patched_pyo3, stage_touched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +45,11 @@ def hunk_offsets(patch_file: Path, tree: Path) -> list[int]:
 def _applies(checked: patches.CheckedPatch, stage: Path) -> str:
     """Apply in `stage` and say how: exact, with line offsets, already upstream, or not."""
     try:
-        offsets = hunk_offsets(checked.variant.file, stage)
-        if patches.apply(checked, stage) == "upstream":
+        # before the offsets: a release that has the change need not match our hunks
+        if patches.carries_change(checked, stage):
             return "upstream"
+        offsets = hunk_offsets(checked.variant.file, stage)
+        patches.apply(checked, stage)
     except PatcherError as exc:
         return f"NO: {exc.message}"
     if not any(offsets):
@@ -55,12 +57,17 @@ def _applies(checked: patches.CheckedPatch, stage: Path) -> str:
     return "offset " + ", ".join(f"{o:+d}" for o in offsets)
 
 
-def _ends(versions: list[str]) -> set[str]:
-    """First and last release each variant claims, and the newest release."""
+def _to_check(upstream: str, versions: list[str], check: str) -> set[str]:
+    """Which releases to compile-check: all, none, or the ends: the first and last release
+    each variant claims, and the newest release."""
+    if check == "all":
+        return set(versions)
+    if check != "ends":
+        return set()
     chosen = {versions[-1]}
     by_variant: dict[str, list[str]] = {}
     for version in versions:
-        by_variant.setdefault(patches.select_variant("pyo3", version).name, []).append(version)
+        by_variant.setdefault(patches.select_variant(upstream, version).name, []).append(version)
     for claimed in by_variant.values():
         chosen.update({claimed[0], claimed[-1]})
     return chosen
@@ -68,7 +75,7 @@ def _ends(versions: list[str]) -> set[str]:
 
 def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
     versions = sorted(pins.load_pins("pyo3"), key=Version)
-    to_check = set(versions) if check == "all" else _ends(versions) if check == "ends" else set()
+    to_check = _to_check("pyo3", versions, check)
     rows = []
     for version in versions:
         pin = pins.get_pin("pyo3", version)
@@ -77,8 +84,7 @@ def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
         checked = patches.check_patch(variant)
         with tempfile.TemporaryDirectory(prefix="patcher-matrix-") as tmp:
             stage = Path(tmp)
-            crate = pristine.crate("pyo3-build-config")
-            shutil.copytree(crate.directory, stage / crate.path_in_vcs)
+            stage_touched(pristine.crates, checked.files, stage)
             applies = _applies(checked, stage)
         result = "-"
         if version in to_check and not applies.startswith("NO"):
@@ -91,37 +97,11 @@ def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
     return rows
 
 
-def render(rows: list[Row], command: str) -> str:
-    lines = [
-        "# pyo3 coverage matrix",
-        "",
-        f"Produced by `{command}`. *applies*: `git apply` of the variant to the release's",
-        "pyo3-build-config (zero fuzz; `offset` gives how far each hunk moved). *checked*: a probe",
-        "crate built on the patched pyo3-ffi with `PYO3_PYTHON` in a venv and `PYO3_BASE_PYTHON`",
-        "set: it compiles, registers no rerun on `PYO3_PYTHON`, and resolves the base interpreter",
-        "(`-`: not checked; by default the first and last release of each variant's range and the",
-        "newest release are checked).",
-        "",
-        "| release | variant | applies | checked | source |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r.version} | {r.variant} | {r.applies} | {r.checked} | {r.source} |")
-    return "\n".join(lines) + "\n"
-
-
 def maturin_matrix(check: str = "ends") -> list[Row]:
     """Every pinned maturin release: the variant applies (exact/offset), and `cargo check
     --no-default-features --locked` of the patched tree passes where checked."""
-    from patcher import maturin, proc
-
     versions = sorted(pins.load_pins("maturin"), key=Version)
-    ends = {versions[0], versions[-1]}
-    for variant in patches.load_variants("maturin"):
-        claimed = [v for v in versions if variant.covers(v)]
-        if claimed:
-            ends.update({claimed[0], claimed[-1]})
-    to_check = set(versions) if check == "all" else ends if check == "ends" else set()
+    to_check = _to_check("maturin", versions, check)
     rows = []
     for version in versions:
         pin = pins.get_pin("maturin", version)
@@ -139,16 +119,10 @@ def maturin_matrix(check: str = "ends") -> list[Row]:
             applies = _applies(checked, stage)
             result = "-"
             if version in to_check and not applies.startswith("NO"):
+                cmd: list[str | Path] = ["cargo", "check", "--no-default-features", "--locked"]
                 try:
                     proc.run(
-                        [
-                            "cargo",
-                            "check",
-                            "--no-default-features",
-                            "--locked",
-                            "--target-dir",
-                            cache_target(),
-                        ],
+                        [*cmd, "--target-dir", maturin.target_dir()],
                         cwd=stage,
                         what=f"cargo check of patched maturin {version}",
                     )
@@ -159,24 +133,33 @@ def maturin_matrix(check: str = "ends") -> list[Row]:
     return rows
 
 
-def cache_target() -> Path:
-    from patcher import cache
+_PREAMBLE = {
+    "pyo3": [
+        "*applies*: `git apply` of the variant to the release's pyo3-build-config (zero fuzz;",
+        "`offset` gives how far each hunk moved). *checked*: a probe crate built on the patched",
+        "pyo3-ffi with `PYO3_PYTHON` in a venv and `PYO3_BASE_PYTHON` set: it compiles,",
+        "registers no rerun on `PYO3_PYTHON`, and resolves the base interpreter (`-`: not",
+        "checked; by default the first and last release of each variant's range and the newest",
+        "release are checked).",
+    ],
+    "maturin": [
+        "*applies*: `git apply` of the variant to the release's source (zero fuzz; `offset` gives",
+        "how far the hunk moved). *checked*: `cargo check --no-default-features --locked` of the",
+        "patched tree (`-`: not checked; by default the first and last release each variant",
+        "claims and the newest release). *source*: git (the pinned commit) or the PyPI sdist",
+        "verified against the crate published from that commit. Behaviour (PYO3_BASE_PYTHON",
+        "reaches cargo, pyo3 stays fresh) is shown end to end by tests/test_isolated_builds.py",
+        "with the newest release.",
+    ],
+}
 
-    return cache.root() / "maturin-target"
 
-
-def render_maturin(rows: list[Row], command: str) -> str:
+def render(upstream: str, rows: list[Row], command: str) -> str:
     lines = [
-        "# maturin coverage matrix",
+        f"# {upstream} coverage matrix",
         "",
-        f"Produced by `{command}`. *applies*: `git apply` of the variant to the release's",
-        "source (zero fuzz; `offset` gives how far the hunk moved). *checked*: `cargo check",
-        "--no-default-features --locked` of the patched tree (`-`: not checked; by default the",
-        "first",
-        "and last release each variant claims and the newest release). *source*: git (the pinned",
-        "commit) or the PyPI sdist verified against the crate published from that commit.",
-        "Behaviour (PYO3_BASE_PYTHON reaches cargo, pyo3 stays fresh) is shown end to end by",
-        "tests/test_isolated_builds.py with the newest release.",
+        f"Produced by `{command}`.",
+        *_PREAMBLE[upstream],
         "",
         "| release | variant | applies | checked | source |",
         "|---|---|---|---|---|",

@@ -79,14 +79,22 @@ def _owner(crates: tuple[Crate, ...], repo_path: str) -> Crate:
     return best
 
 
+def stage_touched(
+    crates: tuple[Crate, ...], files: tuple[str, ...], stage: Path
+) -> dict[str, Crate]:
+    """Lay the crates that `files` (repository paths) belong to out as they sit in the
+    repository, so the paths in a patch resolve: the root crate at the top, members in their
+    subdirectories. Returns the touched crates by name."""
+    touched = {crate.name: crate for crate in (_owner(crates, f) for f in files)}
+    for crate in sorted(touched.values(), key=lambda c: c.path_in_vcs):
+        trees.copy_tree(crate.directory, stage / crate.path_in_vcs)
+    return touched
+
+
 def _patch_into(pristine: PristineSource, checked: patches.CheckedPatch, dest: Path) -> str:
-    touched = {_owner(pristine.crates, f).name: _owner(pristine.crates, f) for f in checked.files}
     with tempfile.TemporaryDirectory(prefix="patcher-stage-") as tmp:
-        # Lay the touched crates out as they sit in the repository, so repository paths in
-        # the patch resolve (the root crate at the top, members in their subdirectories).
         stage = Path(tmp) / "repo"
-        for crate in sorted(touched.values(), key=lambda c: c.path_in_vcs):
-            trees.copy_tree(crate.directory, stage / crate.path_in_vcs)
+        touched = stage_touched(pristine.crates, checked.files, stage)
         outcome = patches.apply(checked, stage)
         for crate in pristine.crates:
             if crate.name not in touched:

@@ -131,14 +131,20 @@ def _check_tree_path(where: str, name: str) -> None:
         raise PatchError(f"{where}: path {name!r} points outside the source tree")
 
 
-def apply(checked: CheckedPatch, tree: Path) -> str:
-    """Apply a checked patch inside `tree`. Returns "patched" or "upstream" (already has it)."""
+def carries_change(checked: CheckedPatch, tree: Path) -> bool:
+    """Whether the release in `tree` already has our change (every patched file contains the
+    variant's detect string): then nothing is patched."""
     targets = [tree / name for name in checked.files]
     missing = [str(p) for p in targets if not p.is_file()]
     if missing:
         raise PatchError(f"patch {checked.variant.name}: files missing in the tree: {missing}")
     detect = checked.variant.detect
-    if detect and all(detect in p.read_text(encoding="utf-8") for p in targets):
+    return bool(detect) and all(detect in p.read_text(encoding="utf-8") for p in targets)
+
+
+def apply(checked: CheckedPatch, tree: Path) -> str:
+    """Apply a checked patch inside `tree`. Returns "patched" or "upstream" (already has it)."""
+    if carries_change(checked, tree):
         return "upstream"
     git.apply_patch(tree, checked.variant.file)
     return "patched"

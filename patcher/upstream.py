@@ -20,9 +20,9 @@ import tomlkit
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from patcher import cache, cargo, checks, git, patches, pins, sources, trees
+from patcher import cache, cargo, checks, git, patches, pins, sources
 from patcher.errors import PatchError, SourceError, UsageError
-from patcher.patched import patched_pyo3
+from patcher.patched import patched_pyo3, stage_touched
 from patcher.pins import Pin
 
 
@@ -129,15 +129,6 @@ def _upstream_change(base_tree: Path, new_tree: Path, files: tuple[str, ...]) ->
     return "".join(out)
 
 
-def _layout(pristine: sources.PristineSource, files: tuple[str, ...], dest: Path) -> None:
-    """The touched crates laid out as in the repository (as patched.py stages them)."""
-    from patcher.patched import _owner
-
-    owners = {_owner(pristine.crates, f).name: _owner(pristine.crates, f) for f in files}
-    for crate in sorted(owners.values(), key=lambda c: c.path_in_vcs):
-        trees.copy_tree(crate.directory, dest / crate.path_in_vcs)
-
-
 def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) -> RefreshResult:
     url = url or sources.upstream_url("pyo3")
     pin = discover_pin("pyo3", version, url)
@@ -153,11 +144,8 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
             tree = work / "tree"
             if tree.exists():
                 shutil.rmtree(tree)
-            _layout(pristine, checked.files, tree)
-            if all(
-                variant.detect and variant.detect in (tree / f).read_text("utf-8")
-                for f in checked.files
-            ):
+            stage_touched(pristine.crates, checked.files, tree)
+            if patches.carries_change(checked, tree):
                 return RefreshResult(
                     version, variant.name, "already", "unchanged", "upstream carries it"
                 )
@@ -170,7 +158,7 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
                 base_tree = work / "base"
                 if base_tree.exists():
                     shutil.rmtree(base_tree)
-                _layout(base, checked.files, base_tree)
+                stage_touched(base.crates, checked.files, base_tree)
                 for name in checked.files:
                     git.store_blob(tree, (base_tree / name).read_bytes())
                 clean, _said = git.try_apply(tree, variant.file, three_way=True)
@@ -213,11 +201,7 @@ def _by_closeness(variants: list[patches.Variant], version: str) -> list[patches
     context is the most likely to still match)."""
     return sorted(
         variants,
-        key=lambda v: (
-            not v.covers(version),
-            -Version(v.base).release[0],
-            [-part for part in Version(v.base).release],
-        ),
+        key=lambda v: (not v.covers(version), [-part for part in Version(v.base).release]),
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher import cargo, patches, pins, sources, trees
+from patcher.apply import pyo3_outside_vendor
 from patcher.errors import PatcherError
 from patcher.lockfile import State, pyo3_in_lock
 from patcher.patched import patched_pyo3
@@ -119,15 +120,7 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         data, stderr = cargo.metadata(
             project.workspace_manifest, offline=offline, locked=project.cargo_lock.exists()
         )
-        vendor = (root / state.vendor_dir).resolve()
-        wrong = [
-            f"{p['name']} {p['version']} from {p['source'] or p['manifest_path']}"
-            for p in data["packages"]
-            if p["name"] in sources.PYO3_CRATES
-            and (
-                p["source"] is not None or vendor not in Path(p["manifest_path"]).resolve().parents
-            )
-        ]
+        wrong = pyo3_outside_vendor(data, root / state.vendor_dir)
         unused = [ln.strip() for ln in stderr.splitlines() if cargo.NOT_USED_MARKER in ln]
         problems = wrong + unused
         checks.append(

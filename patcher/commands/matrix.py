@@ -25,10 +25,12 @@ def run(args: argparse.Namespace) -> int:
     command = f"patcher matrix {args.upstream} --check {args.check}" + (
         f" --output {args.output.as_posix()}" if args.output else ""
     )
-    if args.upstream == "pyo3":
-        text = matrix.render(matrix.pyo3_matrix(args.check), command)
-    else:
-        text = matrix.render_maturin(matrix.maturin_matrix(args.check), command)
+    rows = (
+        matrix.pyo3_matrix(args.check)
+        if args.upstream == "pyo3"
+        else matrix.maturin_matrix(args.check)
+    )
+    text = matrix.render(args.upstream, rows, command)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
