@@ -25,9 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from patcher import apply, maturin  # noqa: E402
-from patcher.demo import base_python, recompiled  # noqa: E402
-from patcher.project import discover  # noqa: E402
+from patcher.checks import base_python  # noqa: E402
+from patcher.demo import isolated_build, prepare, recompiled  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 
@@ -43,56 +42,29 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
     return elapsed, result.stdout + result.stderr
 
 
-def _venv(path: Path, *packages: str, env: dict[str, str] | None = None) -> Path:
+def _venv_with(path: Path, package: str, env: dict[str, str]) -> Path:
     subprocess.run([base_python(), "-m", "venv", str(path)], check=True)
     python = path / "bin" / "python"
-    if packages:
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", *packages],
-            env={**os.environ, **(env or {})},
-            check=True,
-        )
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", package], env={**os.environ, **env}, check=True
+    )
     return python
-
-
-def _project(work: Path, patched: bool) -> tuple[Path, dict[str, str]]:
-    project = work / ("patched" if patched else "unpatched")
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
-    env: dict[str, str] = {}
-    if patched:
-        apply.run_apply(project, apply.Options())
-        the_project = discover(project)
-        pin = maturin.choose_release(the_project.build_requires, the_project.config.maturin)
-        assert pin is not None
-        env = maturin.frontend_env(maturin.build_wheel(pin), dict(os.environ))
-    return project, env
 
 
 def one_run(frontend: str, patched: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="patcher-bench-") as tmp:
         work = Path(tmp)
-        project, env = _project(work, patched)
-        out = str(work / "dist")
+        project = work / "project"
+        env = prepare(EXAMPLE, project, patched=patched)
+        out = work / "dist"
         times, logs = [], []
         for job in ("1", "2"):
             if frontend == "pip":
-                python = _venv(work / f"job-{job}")
-                cmd = [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "wheel",
-                    "--no-deps",
-                    "-v",
-                    "-w",
-                    out,
-                    str(project),
-                ]
+                elapsed, log = isolated_build(project, work / f"job-{job}", out, env)
             else:
                 uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-                env = {**env, "UV_PYTHON": base_python()}
-                cmd = [uv, "build", "--wheel", "-v", "--out-dir", out, str(project)]
-            elapsed, log = _run(cmd, env, work)
+                cmd = [uv, "build", "--wheel", "-v", "--out-dir", str(out), str(project)]
+                elapsed, log = _run(cmd, {**env, "UV_PYTHON": base_python()}, work)
             times.append(elapsed)
             logs.append(log)
         return {"first": times[0], "second": times[1], "recompiled": len(recompiled(logs[1]))}
@@ -102,19 +74,11 @@ def floor_run() -> float:
     """Second build without isolation, from one venv holding the patched maturin."""
     with tempfile.TemporaryDirectory(prefix="patcher-bench-floor-") as tmp:
         work = Path(tmp)
-        project, env = _project(work, patched=True)
-        python = _venv(work / "venv", "maturin", env=env)
-        cmd = [
-            str(python),
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(work / "dist"),
-            str(project),
-        ]
+        project = work / "project"
+        env = prepare(EXAMPLE, project, patched=True)
+        python = _venv_with(work / "venv", "maturin", env)
+        cmd = [str(python), "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+        cmd += ["-w", str(work / "dist"), str(project)]
         _run(cmd, env, work)
         elapsed, _ = _run(cmd, env, work)
         return elapsed

@@ -13,12 +13,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from patcher import apply, maturin, proc
+from patcher.checks import base_python
 from patcher.project import discover
 from patcher.sources import PYO3_CRATES
 
@@ -31,10 +31,6 @@ class BuildResult:
     first_s: float
     second_s: float
     recompiled: tuple[str, ...]
-
-
-def base_python() -> str:
-    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
 def isolated_build(project: Path, venv: Path, out: Path, env: dict[str, str]) -> tuple[float, str]:
@@ -53,16 +49,19 @@ def recompiled(log: str) -> tuple[str, ...]:
     return tuple(sorted(set(re.findall(r"Compiling (\S+) v", log)) & set(PYO3_CRATES)))
 
 
+def prepare(example: Path, project: Path, *, patched: bool) -> dict[str, str]:
+    """Copy the example to `project`; if `patched`, apply and return what `patcher env` would
+    print (else no extra environment)."""
+    shutil.copytree(example, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    if not patched:
+        return {}
+    apply.run_apply(project, apply.Options())
+    return maturin.frontend_env(maturin.build_for_project(discover(project)), dict(os.environ))
+
+
 def _one(label: str, example: Path, work: Path) -> BuildResult:
     project = work / label
-    shutil.copytree(example, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
-    env: dict[str, str] = {}
-    if label == "patched":
-        apply.run_apply(project, apply.Options())
-        the_project = discover(project)
-        pin = maturin.choose_release(the_project.build_requires, the_project.config.maturin)
-        assert pin is not None
-        env = maturin.frontend_env(maturin.build_wheel(pin), dict(os.environ))
+    env = prepare(example, project, patched=label == "patched")
     first, _ = isolated_build(project, work / f"{label}-job-1", work / "dist", env)
     second, log = isolated_build(project, work / f"{label}-job-2", work / "dist", env)
     return BuildResult(label, first, second, recompiled(log))

@@ -25,6 +25,7 @@ from packaging.version import Version
 from patcher import cache, cargo, patches, pins, proc, sources, trees
 from patcher.errors import ProjectError, SourceError, UnsupportedRelease
 from patcher.pins import Pin
+from patcher.project import Project
 
 LOCAL_PREFIX = "pyo3patcher"
 
@@ -76,6 +77,11 @@ def choose_release(requires: tuple[str, ...], pinned: str | None = None) -> Pin 
         f"(supported: {pins.supported_range('maturin')})",
         hint="widen the maturin requirement in [build-system] requires, or upgrade pyo3-patcher",
     )
+
+
+def target_dir() -> Path:
+    """cargo's target dir for maturin builds and checks, shared across releases."""
+    return cache.root() / "maturin-target"
 
 
 def _platform() -> str:
@@ -193,7 +199,7 @@ def build_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
                 what=f"build of patched maturin {version}",
                 env={
                     "MATURIN_NO_INSTALL_RUST": "1",
-                    "CARGO_TARGET_DIR": str(cache.root() / "maturin-target"),
+                    "CARGO_TARGET_DIR": str(target_dir()),
                 },
             )
             (wheel,) = built.glob("maturin-*.whl")
@@ -215,6 +221,17 @@ def build_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
             (retagged,) = built.glob("maturin-*.whl")
             shutil.move(str(retagged), str(out / retagged.name))
         return MaturinBuild(pin, variant, next(entry.glob("maturin-*.whl")))
+
+
+def build_for_project(project: Project, *, offline: bool = False) -> MaturinBuild:
+    """The patched maturin a project's isolated builds should get (built once, cached)."""
+    pin = choose_release(project.build_requires, project.config.maturin)
+    if pin is None:
+        raise ProjectError(
+            "the project does not build with maturin ([build-system] requires)",
+            hint="patcher env is for maturin projects",
+        )
+    return build_wheel(pin, offline=offline)
 
 
 def frontend_env(build: MaturinBuild, existing: dict[str, str]) -> dict[str, str]:

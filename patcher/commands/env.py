@@ -8,7 +8,6 @@ from typing import Any
 
 from patcher import maturin
 from patcher.commands.apply import add_project_arg
-from patcher.errors import ProjectError
 from patcher.project import discover
 
 
@@ -29,14 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = discover(args.project)
-    pin = maturin.choose_release(project.build_requires, project.config.maturin)
-    if pin is None:
-        raise ProjectError(
-            "the project does not build with maturin ([build-system] requires)",
-            hint="patcher env is for maturin projects",
-        )
-    build = maturin.build_wheel(pin, offline=args.offline)
+    build = maturin.build_for_project(discover(args.project), offline=args.offline)
     for key, value in maturin.frontend_env(build, dict(os.environ)).items():
         line = f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}"
         print(line)
