@@ -11,7 +11,7 @@ from pathlib import Path
 import unidiff
 from packaging.version import Version
 
-from patcher import checks, maturin, patches, pins, proc, sources
+from patcher import checks, maturin, patches, pins, sources
 from patcher.errors import PatcherError
 from patcher.patched import patched_pyo3, stage_touched
 
@@ -98,8 +98,8 @@ def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
 
 
 def maturin_matrix(check: str = "ends") -> list[Row]:
-    """Every pinned maturin release: the variant applies (exact/offset), and `cargo check
-    --no-default-features --locked` of the patched tree passes where checked."""
+    """Every pinned maturin release: the variant applies (exact/offset), and where checked the
+    patched maturin builds and hands cargo PYO3_BASE_PYTHON."""
     versions = sorted(pins.load_pins("maturin"), key=Version)
     to_check = _to_check("maturin", versions, check)
     rows = []
@@ -119,14 +119,10 @@ def maturin_matrix(check: str = "ends") -> list[Row]:
             applies = _applies(checked, stage)
             result = "-"
             if version in to_check and not applies.startswith("NO"):
-                cmd: list[str | Path] = ["cargo", "check", "--no-default-features", "--locked"]
                 try:
-                    proc.run(
-                        [*cmd, "--target-dir", maturin.target_dir()],
-                        cwd=stage,
-                        what=f"cargo check of patched maturin {version}",
+                    result = "yes: " + checks.check_patched_maturin(
+                        version, stage, maturin.target_dir()
                     )
-                    result = "yes: cargo check --no-default-features --locked"
                 except PatcherError as exc:
                     result = f"NO: {exc.message}"
         rows.append(Row(version, variant.name, applies, result, origin))
@@ -144,12 +140,13 @@ _PREAMBLE = {
     ],
     "maturin": [
         "*applies*: `git apply` of the variant to the release's source (zero fuzz; `offset` gives",
-        "how far the hunk moved). *checked*: `cargo check --no-default-features --locked` of the",
-        "patched tree (`-`: not checked; by default the first and last release each variant",
-        "claims and the newest release). *source*: git (the pinned commit) or the PyPI sdist",
-        "verified against the crate published from that commit. Behaviour (PYO3_BASE_PYTHON",
-        "reaches cargo, pyo3 stays fresh) is shown end to end by tests/test_isolated_builds.py",
-        "with the newest release.",
+        "how far the hunk moved). *checked*: the patched tree builds as its wheel does (`cargo",
+        "build --release --no-default-features --locked`), and that binary's `maturin build -i",
+        "<venv python>` of a probe project hands cargo `PYO3_BASE_PYTHON` = the base interpreter",
+        "and `PYO3_PYTHON` = the venv's (`-`: not checked; by default the first and last release",
+        "each variant claims and the newest release). *source*: git (the pinned commit) or the",
+        "PyPI sdist verified against the crate published from that commit. That pyo3 then stays",
+        "fresh across isolated builds is shown end to end by tests/test_isolated_builds.py.",
     ],
 }
 

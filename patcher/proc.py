@@ -38,19 +38,23 @@ def run(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    unset: Sequence[str] = (),
     check: bool = True,
     what: str | None = None,
     hint: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command to completion, capturing its output as text.
 
-    `env` is merged over os.environ. With `check`, a non-zero exit raises ToolError.
+    `env` is merged over os.environ, less the names in `unset`. With `check`, a non-zero
+    exit raises ToolError.
     """
     args = [str(part) for part in cmd]
     args[0] = which(args[0]) if os.sep not in args[0] else args[0]
     full_env = dict(os.environ)
     if env is not None:
         full_env.update(env)
+    for name in unset:
+        full_env.pop(name, None)
     log.debug("+ %s (cwd=%s)", " ".join(args), cwd)
     try:
         proc = subprocess.run(
