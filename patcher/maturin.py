@@ -79,6 +79,15 @@ def choose_release(requires: tuple[str, ...], pinned: str | None = None) -> Pin 
     )
 
 
+def wanted_version(project: Project) -> str:
+    """The local version of the patched maturin the project's isolated builds should get
+    ("" when it does not build with maturin); raises when no pinned release will do."""
+    pin = choose_release(project.build_requires, project.config.maturin)
+    if pin is None:
+        return ""
+    return local_version(pin, patches.select_variant("maturin", pin.version))
+
+
 def target_dir() -> Path:
     """cargo's target dir for maturin builds and checks, shared across releases."""
     return cache.root() / "maturin-target"
@@ -127,7 +136,10 @@ def _sdist_tree(pin: Pin, dest: Path) -> None:
         shutil.move(str(root), str(dest))
 
 
-def pristine_maturin(pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
+def pristine_maturin(
+    pin: Pin, *, url: str | None = None, offline: bool = False
+) -> tuple[Path, str]:
+    """maturin's source tree at `pin`: git first, then the verified PyPI sdist."""
     entry = cache.root() / "pristine" / f"maturin-{pin.version}-{pin.commit[:12]}"
     with cache.locked(entry):
         marker = entry / "origin"
@@ -135,7 +147,7 @@ def pristine_maturin(pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
             return entry / "tree", marker.read_text("utf-8").strip()
         if offline:
             raise SourceError(f"maturin {pin.version} is not in the cache and --offline was given")
-        url = sources.upstream_url("maturin")
+        url = url or sources.upstream_url("maturin")
         try:
             with cache.building(entry) as tmp:
                 sources.export_pinned(pin, url, tmp / "tree")
@@ -155,7 +167,9 @@ def pristine_maturin(pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
         return entry / "tree", (entry / "origin").read_text("utf-8").strip()
 
 
-def _set_local_version(tree: Path, version: str) -> None:
+def set_version(tree: Path, version: str) -> None:
+    """Give a maturin source tree another version, in Cargo.toml and Cargo.lock alike (its
+    builds are `--locked`)."""
     manifest = tree / "Cargo.toml"
     doc = tomlkit.parse(manifest.read_text("utf-8"))
     doc["package"]["version"] = version
@@ -191,7 +205,7 @@ def build_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
             work = Path(tmp) / "src"
             trees.copy_tree(tree, work)
             patches.apply(checked, work)
-            _set_local_version(work, version)
+            set_version(work, version)
             built = Path(tmp) / "built"
             proc.run(
                 [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", built, work],

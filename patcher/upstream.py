@@ -1,4 +1,5 @@
-"""`patcher refresh --upstream pyo3@X.Y.Z`: carry our patch to a new upstream release.
+"""`patcher refresh --upstream pyo3@X.Y.Z` (or maturin@X.Y.Z): carry our patch to a new
+upstream release.
 
 Try each variant: exact (or line offsets: `git apply` never fuzzes), then a three-way merge
 from the release the variant was made on. On success, regenerate the diff with fresh context,
@@ -14,16 +15,20 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import tomlkit
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from patcher import cache, cargo, checks, git, patches, pins, sources
+from patcher import cache, cargo, checks, git, maturin, patches, pins, sources, trees
 from patcher.errors import PatchError, SourceError, UsageError
 from patcher.patched import patched_pyo3, stage_touched
 from patcher.pins import Pin
+
+# the published crate whose .cargo_vcs_info.json names the commit a release was made from
+_PUBLISHED_CRATE = {"pyo3": "pyo3-build-config", "maturin": "maturin"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +70,7 @@ def discover_pin(upstream: str, version: str, url: str) -> Pin:
             tag_commit = git.fetch_tag_commit(repo, url, tag)
     except SourceError as exc:
         _say(f"note: {exc.message}; pinning from the published crate alone")
-    crate = "pyo3-build-config" if upstream == "pyo3" else "maturin"
+    crate = _PUBLISHED_CRATE[upstream]
     try:
         src = cargo.download_crates({crate: version})[crate]
         published = json.loads((src / ".cargo_vcs_info.json").read_text("utf-8"))["git"]["sha1"]
@@ -129,13 +134,42 @@ def _upstream_change(base_tree: Path, new_tree: Path, files: tuple[str, ...]) ->
     return "".join(out)
 
 
-def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) -> RefreshResult:
-    url = url or sources.upstream_url("pyo3")
-    pin = discover_pin("pyo3", version, url)
-    pristine = sources.pristine_pyo3(pin, url=url)
-    variants = patches.load_variants("pyo3")
-    candidates = _by_closeness(variants, version)
-    work = _workdir("pyo3", version)
+def _stage(pin: Pin, url: str, files: tuple[str, ...], dest: Path) -> None:
+    """The files a patch touches, as they sit in the release's repository."""
+    if pin.upstream == "pyo3":
+        stage_touched(sources.pristine_pyo3(pin, url=url).crates, files, dest)
+        return
+    tree, _origin = maturin.pristine_maturin(pin, url=url)
+    for name in files:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree / name, dest / name)
+
+
+def _check(pin: Pin, url: str, candidate: patches.Variant, *, check: bool) -> str:
+    """Patch the whole release with the candidate (that much always runs: it must apply), then
+    compile- and behaviour-check it."""
+    if pin.upstream == "pyo3":
+        patched = patched_pyo3(sources.pristine_pyo3(pin, url=url), candidate)
+        return (
+            checks.check_patched_pyo3(pin.version, patched.directories) if check else "not checked"
+        )
+    tree, _origin = maturin.pristine_maturin(pin, url=url)
+    with tempfile.TemporaryDirectory(prefix="patcher-refresh-") as tmp:
+        work = Path(tmp) / "src"
+        trees.copy_tree(tree, work)
+        patches.apply(patches.check_patch(candidate), work)
+        if not check:
+            return "not checked"
+        return checks.check_patched_maturin(pin.version, work, maturin.target_dir())
+
+
+def refresh(
+    upstream: str, version: str, *, url: str | None = None, check: bool = True
+) -> RefreshResult:
+    url = url or sources.upstream_url(upstream)
+    pin = discover_pin(upstream, version, url)
+    candidates = _by_closeness(patches.load_variants(upstream), version)
+    work = _workdir(upstream, version)
     with cache.locked(work):
         if work.exists():
             shutil.rmtree(work)
@@ -144,21 +178,19 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
             tree = work / "tree"
             if tree.exists():
                 shutil.rmtree(tree)
-            stage_touched(pristine.crates, checked.files, tree)
+            _stage(pin, url, checked.files, tree)
             if patches.carries_change(checked, tree):
                 return RefreshResult(
                     version, variant.name, "already", "unchanged", "upstream carries it"
                 )
-            git.commit_tree(tree, f"pyo3 {version}")
+            git.commit_tree(tree, f"{upstream} {version}")
             clean, _ = git.try_apply(tree, variant.file, three_way=False)
             how = "exact"
             if not clean:
-                base_pin = pins.get_pin("pyo3", variant.base)
-                base = sources.pristine_pyo3(base_pin, url=url)
                 base_tree = work / "base"
                 if base_tree.exists():
                     shutil.rmtree(base_tree)
-                stage_touched(base.crates, checked.files, base_tree)
+                _stage(pins.get_pin(upstream, variant.base), url, checked.files, base_tree)
                 for name in checked.files:
                     git.store_blob(tree, (base_tree / name).read_bytes())
                 clean, _said = git.try_apply(tree, variant.file, three_way=True)
@@ -167,32 +199,30 @@ def refresh_pyo3(version: str, *, url: str | None = None, check: bool = True) ->
                     (work / "UPSTREAM-CHANGE.diff").write_text(
                         _upstream_change(base_tree, tree, checked.files), encoding="utf-8"
                     )
+                    state = {
+                        "upstream": upstream,
+                        "version": version,
+                        "variant": variant.name,
+                        "url": url,
+                        "pin": dataclasses.asdict(pin),
+                        "files": list(checked.files),
+                    }
                     (work / "refresh.json").write_text(
-                        json.dumps(
-                            {
-                                "upstream": "pyo3",
-                                "version": version,
-                                "variant": variant.name,
-                                "pin": dataclasses.asdict(pin),
-                                "files": list(checked.files),
-                            },
-                            indent=2,
-                        )
-                        + "\n",
-                        encoding="utf-8",
+                        json.dumps(state, indent=2) + "\n", encoding="utf-8"
                     )
                     raise PatchError(
-                        f"no patch variant applies to pyo3 {version}: the three-way merge of "
-                        f"{variant.name} (made on {variant.base}) conflicts in "
+                        f"no patch variant applies to {upstream} {version}: the three-way merge "
+                        f"of {variant.name} (made on {variant.base}) conflicts in "
                         f"{', '.join(git.conflicted_files(tree))}",
                         hint=f"resolve the conflict markers in {tree} (what upstream changed is "
                         f"in {work / 'UPSTREAM-CHANGE.diff'}), then run `patcher refresh "
-                        f"--continue pyo3@{version}`; nothing in patches/ or the pins changed",
+                        f"--continue {upstream}@{version}`; nothing in patches/ or the pins "
+                        "changed",
                     )
             if clean:
-                return _finish(pin, pristine, variant, tree, how, check=check)
+                return _finish(pin, url, variant, tree, how, check=check)
         raise PatchError(
-            f"no patch variant applies to pyo3 {version}", hint="see `git apply` output"
+            f"no patch variant applies to {upstream} {version}", hint="see `git apply` output"
         )
 
 
@@ -205,13 +235,13 @@ def _by_closeness(variants: list[patches.Variant], version: str) -> list[patches
     )
 
 
-def continue_pyo3(version: str, *, check: bool = True) -> RefreshResult:
-    work = _workdir("pyo3", version)
+def continue_refresh(upstream: str, version: str, *, check: bool = True) -> RefreshResult:
+    work = _workdir(upstream, version)
     state_file = work / "refresh.json"
     if not state_file.is_file():
         raise UsageError(
-            f"no refresh of pyo3 {version} is waiting at {work}",
-            hint=f"run `patcher refresh --upstream pyo3@{version}` first",
+            f"no refresh of {upstream} {version} is waiting at {work}",
+            hint=f"run `patcher refresh --upstream {upstream}@{version}` first",
         )
     state = json.loads(state_file.read_text("utf-8"))
     tree = work / "tree"
@@ -226,14 +256,14 @@ def continue_pyo3(version: str, *, check: bool = True) -> RefreshResult:
             hint=f"edit {tree} until no conflict markers remain",
         )
     pin = Pin(**state["pin"])
-    pristine = sources.pristine_pyo3(pin)
-    variant = next(v for v in patches.load_variants("pyo3") if v.name == state["variant"])
-    return _finish(pin, pristine, variant, tree, "continued", check=check)
+    url = state.get("url") or sources.upstream_url(upstream)
+    variant = next(v for v in patches.load_variants(upstream) if v.name == state["variant"])
+    return _finish(pin, url, variant, tree, "continued", check=check)
 
 
 def _finish(
     pin: Pin,
-    pristine: sources.PristineSource,
+    url: str,
     old: patches.Variant,
     tree: Path,
     how: str,
@@ -245,7 +275,7 @@ def _finish(
     if not new_diff.strip():
         raise PatchError("the resolved tree has no changes against the release")
     same = _normalized(new_diff) == _normalized(old.file.read_text("utf-8"))
-    variants_path = patches.variants_file("pyo3")
+    variants_path = patches.variants_file(pin.upstream)
     doc = tomlkit.parse(variants_path.read_text("utf-8"))
     if same:
         name, action = old.name, "extended"
@@ -258,22 +288,19 @@ def _finish(
         name, action = f"base-python-v{n}", "added"
         new_file = variants_path.parent / f"{name}.patch"
     # check before anything in patches/ or the pins changes
-    result = "not checked"
-    with cache.locked(_workdir("pyo3", pin.version).with_suffix(".check")):
+    with cache.locked(_workdir(pin.upstream, pin.version).with_suffix(".check")):
         staged = variants_path.parent / f".{name}.patch.check"
         staged.write_text(new_diff, encoding="utf-8")
         try:
             candidate = patches.Variant(
-                "pyo3",
+                pin.upstream,
                 name,
                 staged,
                 pin.version,
                 SpecifierSet(f"=={pin.version}"),
                 old.detect,
             )
-            patched = patched_pyo3(pristine, candidate)
-            if check:
-                result = checks.check_patched_pyo3(pin.version, patched.directories)
+            result = _check(pin, url, candidate, check=check)
         finally:
             staged.unlink(missing_ok=True)
     _write_pin(pin)

@@ -10,7 +10,7 @@ from pathlib import Path
 import git as gitpython
 import tomlkit
 
-from patcher import cargo
+from patcher import cargo, maturin, pins, trees
 from patcher.sources import PYO3_CRATES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,43 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     # maturin stays pinned as shipped
     (pins_dir / "maturin.toml").write_bytes((REPO_ROOT / "vendor/pins/maturin.toml").read_bytes())
     return repo_dir.as_uri(), pins_dir
+
+
+def make_maturin_repo(root: Path, published: str, version: str) -> tuple[str, Path]:
+    """A git repository laid out like upstream maturin, its first release `version` made from
+    the published `published` source (the PyPI sdist, verified against the crate). Returns its
+    file:// URL and a pins dir (pyo3 and maturin pinned as shipped; `version` not yet)."""
+    repo_dir = root / "maturin-upstream"
+    tree, _origin = maturin.pristine_maturin(pins.get_pin("maturin", published))
+    trees.copy_tree(tree, repo_dir)
+    for leftover in ("PKG-INFO",):
+        (repo_dir / leftover).unlink(missing_ok=True)
+    repo = gitpython.Repo.init(repo_dir)
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "test")
+        cfg.set_value("user", "email", "test@example.invalid")
+    commit_release(repo, version)
+    pins_dir = root / "pins"
+    pins_dir.mkdir()
+    for name in ("pyo3.toml", "maturin.toml"):
+        (pins_dir / name).write_bytes((REPO_ROOT / "vendor/pins" / name).read_bytes())
+    return repo_dir.as_uri(), pins_dir
+
+
+def commit_release(
+    repo: gitpython.Repo, version: str, edit: tuple[str, str, str] | None = None
+) -> None:
+    """One upstream maturin release: version bumped, `edit` = (file, old, new) made, tagged."""
+    root = Path(repo.working_tree_dir or "")
+    maturin.set_version(root, version)
+    if edit is not None:
+        path = root / edit[0]
+        text = path.read_text("utf-8")
+        assert text.count(edit[1]) == 1, edit[1]
+        path.write_text(text.replace(edit[1], edit[2]), encoding="utf-8")
+    repo.git.add("-A")
+    repo.index.commit(f"release {version}")
+    repo.create_tag(f"v{version}")
 
 
 def _link_like_upstream(repo_dir: Path) -> None:

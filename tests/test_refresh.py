@@ -8,7 +8,15 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
-from helpers import EXAMPLE, REPO_ROOT, make_pyo3_repo, run_patcher, snapshot
+from helpers import (
+    EXAMPLE,
+    REPO_ROOT,
+    commit_release,
+    make_maturin_repo,
+    make_pyo3_repo,
+    run_patcher,
+    snapshot,
+)
 
 IMPL = "pyo3-build-config/src/impl_.rs"
 
@@ -47,6 +55,35 @@ def test_project_refresh_after_a_real_cargo_update_to_a_later_minor(tmp_path: Pa
     again = run_patcher("refresh", "--project", project)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     assert snapshot(project) == before
+
+
+@pytest.mark.slow
+def test_project_refresh_rebuilds_maturin_when_build_system_wants_another(tmp_path: Path) -> None:
+    project = tmp_path / "example"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    assert run_patcher("apply", "--project", project, "--source", "crates.io").returncode == 0
+    assert "1.16.0+pyo3patcher" in (project / "pyo3-patcher.lock").read_text("utf-8")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text("utf-8").replace('"maturin>=1.9,<2"', '"maturin>=1.9,<1.16"'),
+        encoding="utf-8",
+    )
+    forgot = run_patcher("verify", "--project", project)
+    assert forgot.returncode == 7
+    assert "now gets maturin 1.15.0+pyo3patcher.base.python.v1" in forgot.stdout
+
+    result = run_patcher("refresh", "--project", project)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "maturin: 1.16.0+pyo3patcher.base.python.v1 -> 1.15.0+pyo3patcher.base.python.v1"
+        in result.stdout
+    )
+    assert "pyo3-ffi" not in result.stdout  # pyo3 did not move: its trees stay as they are
+    wheel = result.stdout.split("patched maturin 1.15.0+pyo3patcher.base.python.v1: ")[1].strip()
+    assert Path(wheel).is_file() and Path(wheel).name.startswith("maturin-1.15.0+pyo3patcher")
+    assert run_patcher("verify", "--project", project).returncode == 0
+    env = run_patcher("env", "--project", project)  # the wheel is cached: no second build
+    assert env.returncode == 0 and str(Path(wheel).parent) in env.stdout
 
 
 def _synthetic_release(repo: gitpython.Repo, version: str, edit: tuple[str, str] | None) -> None:
@@ -137,3 +174,85 @@ def test_patch_refresh_through_exact_three_way_and_conflict(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "continued; variant base-python-v3 added" in result.stdout
     assert '[release."0.92.0"]' in (pins_dir / "pyo3.toml").read_text("utf-8")
+
+
+COMPILE_RS = "src/compile.rs"
+
+
+@pytest.mark.slow
+def test_maturin_patch_refresh_through_exact_three_way_and_conflict(
+    tmp_path: Path, shared_cache: Path
+) -> None:
+    # maturin's history made from the published 1.16.0 source; the session cache keeps
+    # cargo's maturin target dir, so each check rebuilds only maturin itself
+    url, pins_dir = make_maturin_repo(tmp_path, "1.16.0", "1.90.0")
+    repo = gitpython.Repo(url.removeprefix("file://"))
+    # 1.91.0: a context line of the hunk changed: only a three-way merge works
+    commit_release(
+        repo,
+        "1.91.0",
+        (COMPILE_RS, '"Setting PYO3_PYTHON to {}",', '"Setting PYO3_PYTHON to {} (venv)",'),
+    )
+    # 1.92.0: upstream added a line exactly where our hunk inserts: nothing works
+    where = "                );\n                build_command\n"
+    commit_release(
+        repo,
+        "1.92.0",
+        (
+            COMPILE_RS,
+            where,
+            "                );\n                // the interpreter of the build venv\n"
+            "                build_command\n",
+        ),
+    )
+    patches = tmp_path / "patches"
+    shutil.copytree(REPO_ROOT / "patches", patches)
+    env = {
+        "PYO3_PATCHER_PATCHES_DIR": str(patches),
+        "PYO3_PATCHER_PINS_DIR": str(pins_dir),
+        "PYO3_PATCHER_MATURIN_URL": url,
+    }
+    checked = "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv)"
+
+    result = run_patcher("refresh", "--upstream", "maturin@1.90.0", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"maturin 1.90.0: exact; variant base-python-v1 extended; {checked}" in result.stdout
+    assert '[release."1.90.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")
+
+    # the three-way base is the variant's own release, 1.14.1: from the PyPI sdist, verified,
+    # as this repository has no such tag
+    result = run_patcher("refresh", "--upstream", "maturin@1.91.0", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"three-way; variant base-python-v2 added; {checked}" in result.stdout
+    v2 = (patches / "maturin" / "base-python-v2.patch").read_text("utf-8")
+    assert '"Setting PYO3_PYTHON to {} (venv)",' in v2  # fresh context from the new release
+    assert "PYO3_BASE_PYTHON" in v2
+    variants = (patches / "maturin" / "variants.toml").read_text("utf-8")
+    assert 'releases = ">=1.4.0,<1.91.0"' in variants
+    assert 'releases = ">=1.91.0"' in variants
+
+    before = {p.name: p.read_bytes() for p in (patches / "maturin").iterdir()}
+    pins_before = (pins_dir / "maturin.toml").read_bytes()
+    result = run_patcher("refresh", "--upstream", "maturin@1.92.0", env=env)
+    assert result.returncode == 5, result.stderr
+    assert "conflicts in src/compile.rs" in result.stderr
+    assert "--continue maturin@1.92.0" in result.stderr
+    assert {p.name: p.read_bytes() for p in (patches / "maturin").iterdir()} == before
+    assert (pins_dir / "maturin.toml").read_bytes() == pins_before
+    work = shared_cache / "refresh" / "maturin-1.92.0"
+    assert "+                // the interpreter of the build venv" in (
+        work / "UPSTREAM-CHANGE.diff"
+    ).read_text("utf-8")
+
+    # a person resolves the conflict: our block, then upstream's new line
+    compile_rs = work / "tree" / COMPILE_RS
+    text = compile_rs.read_text("utf-8")
+    start, middle, end = text.index("<<<<<<<"), text.index("======="), text.index(">>>>>>>")
+    release_side = text[text.index("\n", start) + 1 : middle]
+    patch_side = text[text.index("\n", middle) + 1 : end]
+    end = text.index("\n", end) + 1
+    compile_rs.write_text(text[:start] + patch_side + release_side + text[end:], "utf-8")
+    result = run_patcher("refresh", "--continue", "maturin@1.92.0", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"continued; variant base-python-v3 added; {checked}" in result.stdout
+    assert '[release."1.92.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")

@@ -4,9 +4,9 @@ import argparse
 import sys
 from typing import Any
 
-from patcher import apply, upstream
+from patcher import apply, maturin, upstream
 from patcher.commands.apply import add_project_arg
-from patcher.errors import ProjectError, UsageError
+from patcher.errors import ProjectError
 from patcher.lockfile import State
 from patcher.project import discover
 
@@ -40,18 +40,13 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.upstream or args.continue_:
         name, version = upstream.parse_target(args.upstream or args.continue_)
-        if name != "pyo3":
-            raise UsageError(
-                f"refreshing {name} patches is not supported yet",
-                hint="carry the maturin variant by hand (see vendor/notes/maturin.md)",
-            )
         result = (
-            upstream.refresh_pyo3(version, url=args.url)
+            upstream.refresh(name, version, url=args.url)
             if args.upstream
-            else upstream.continue_pyo3(version)
+            else upstream.continue_refresh(name, version)
         )
         print(
-            f"pyo3 {result.version}: {result.how}; variant {result.variant} {result.action}; "
+            f"{name} {result.version}: {result.how}; variant {result.variant} {result.action}; "
             f"{result.check}"
         )
         return 0
@@ -67,13 +62,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     old = {c: previous.pyo3_version for c in previous.crates}
     new = {c: plan.state.pyo3_version for c in plan.state.crates}
+    revendored = {p.crate for p in plan.placements if p.source is not None}
     for crate in sorted(old.keys() | new.keys()):
         before, after = old.get(crate, "-"), new.get(crate, "-")
-        print(
-            f"{crate}: {before} -> {after}"
-            if before != after
-            else f"{crate}: {after} (re-vendored)"
-        )
+        if before != after:
+            print(f"{crate}: {before} -> {after}")
+        elif crate in revendored:
+            print(f"{crate}: {after} (re-vendored)")
+    if previous.maturin != plan.state.maturin:
+        print(f"maturin: {previous.maturin or '-'} -> {plan.state.maturin or '-'}")
     if args.dry_run:
         sys.stdout.write(plan.render())
+    elif plan.state.maturin and previous.maturin != plan.state.maturin:
+        # isolated builds need the new patched maturin; build it now (cached) so that
+        # `patcher env` is instant and a build failure shows here, not in the user's CI
+        build = maturin.build_for_project(project, offline=args.offline)
+        print(f"patched maturin {build.local_version}: {build.wheel}")
     return 0
