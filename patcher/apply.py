@@ -170,12 +170,7 @@ def plan(directory: Path, options: Options) -> ApplyPlan:
     variant = patches.select_variant("pyo3", version)
     # the maturin release isolated builds will get (patcher env builds it); checked here so a
     # requirement no pinned release satisfies fails before anything is written
-    maturin_pin = maturin.choose_release(project.build_requires, project.config.maturin)
-    maturin_version = (
-        maturin.local_version(maturin_pin, patches.select_variant("maturin", maturin_pin.version))
-        if maturin_pin is not None
-        else ""
-    )
+    maturin_version = maturin.wanted_version(project)
     source = options.source or project.config.source
     if previous is not None and previous.pyo3_version == version and options.source is None:
         # reproduce the recorded trees: the same source gives the same bytes

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from patcher import cargo, patches, pins, sources, trees
+from patcher import cargo, maturin, patches, pins, sources, trees
 from patcher.apply import pyo3_outside_vendor
 from patcher.errors import PatcherError
 from patcher.lockfile import State, pyo3_in_lock
@@ -87,6 +87,23 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
                 "run `patcher refresh`",
             )
         )
+
+    # maturin: the release isolated builds get is still the one [build-system] asks for
+    try:
+        wanted = maturin.wanted_version(project)
+        same = wanted == state.maturin
+        checks.append(
+            Check(
+                "maturin",
+                same,
+                ""
+                if same
+                else f"[build-system] requires now gets maturin {wanted or '(none)'}, the lock "
+                f"file has {state.maturin or '(none)'}: run `patcher refresh`",
+            )
+        )
+    except PatcherError as exc:
+        checks.append(Check("maturin", False, exc.message))
 
     # the vendored trees: unchanged, and carrying the patch
     root = project.workspace_root
