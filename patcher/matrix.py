@@ -109,7 +109,7 @@ def maturin_matrix(check: str = "ends") -> list[Row]:
         try:
             tree, origin = maturin.pristine_maturin(pin)
         except PatcherError as exc:
-            # e.g. a PyPI sdist whose sources differ from the crate published from the pin
+            # e.g. a crate published from another commit than the pin
             rows.append(Row(version, variant.name, f"NO SOURCE: {exc.message}", "-", "refused"))
             continue
         checked = patches.check_patch(variant)
@@ -145,7 +145,7 @@ _PREAMBLE = {
         "<venv python>` of a probe project hands cargo `PYO3_BASE_PYTHON` = the base interpreter",
         "and `PYO3_PYTHON` = the venv's (`-`: not checked; by default the first and last release",
         "each variant claims and the newest release). *source*: git (the pinned commit) or the",
-        "PyPI sdist verified against the crate published from that commit. That pyo3 then stays",
+        "crate on crates.io whose `.cargo_vcs_info.json` names that commit. That pyo3 then stays",
         "fresh across isolated builds is shown end to end by tests/test_isolated_builds.py.",
     ],
 }

@@ -1,8 +1,8 @@
 """The maturin half: pick the release a project's build needs, patch it, build it into a
 wheel once per (release, variant, patch digest, platform), and tell frontends to use it.
 
-Recipe (vendor/notes/maturin.md): the PyPI sdist (or the pinned git tree) has setup.py, which
-reads the wheel version from Cargo.toml and builds with `cargo --locked
+Recipe (vendor/notes/maturin.md): the pinned git tree (or the crate published from it) has
+setup.py, which reads the wheel version from Cargo.toml and builds with `cargo --locked
 --no-default-features`; we give the tree a PEP 440 local version `X+pyo3patcher.<variant>`
 (Cargo.toml and the root entry of Cargo.lock) so the wheel cannot be mistaken for the
 published one, build it with pip, and retag it py3-none (the payload is a plain executable).
@@ -11,6 +11,7 @@ published one, build it with pip, and retag it py3-none (the payload is a plain 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import sys
 import sysconfig
@@ -97,49 +98,38 @@ def _platform() -> str:
     return sysconfig.get_platform().replace("-", "_").replace(".", "_")
 
 
-def _sdist_tree(pin: Pin, dest: Path) -> None:
-    """The PyPI sdist, verified: its src/ must equal the published crate's, whose
-    .cargo_vcs_info.json must name the pinned commit."""
-    with tempfile.TemporaryDirectory(prefix="patcher-sdist-") as tmp:
-        proc.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-                tmp,
-                f"maturin=={pin.version}",
-            ],
-            what=f"download of the maturin {pin.version} sdist",
-        )
-        (archive,) = Path(tmp).glob("maturin-*.tar.gz")
-        trees.safe_extract(archive, Path(tmp) / "x", allow_links=False)
-        (root,) = (Path(tmp) / "x").iterdir()
-        crate = cargo.download_crates({"maturin": pin.version})["maturin"]
-        import json
+# what `cargo package` adds to a crate; the repository has none of them
+_PACKAGING_LEFTOVERS = (".cargo_vcs_info.json", ".cargo-ok", "Cargo.toml.orig")
 
-        sha = json.loads((crate / ".cargo_vcs_info.json").read_text("utf-8"))["git"]["sha1"]
-        if sha != pin.commit:
-            raise SourceError(
-                f"published maturin {pin.version} was built from {sha}, the pin says {pin.commit}"
-            )
-        expected = {k: v for k, v in trees.file_digests(crate / "src").items()}
-        if trees.file_digests(root / "src") != expected:
-            raise SourceError(
-                f"the maturin {pin.version} sdist's src/ differs from the crate "
-                "published from the pinned commit"
-            )
-        shutil.move(str(root), str(dest))
+
+def _crate_tree(pin: Pin, dest: Path) -> None:
+    """The crate published from the pinned commit, as the repository had it: maturin's crate
+    carries setup.py, pyproject.toml and Cargo.lock; `Cargo.toml.orig` is the repository's
+    manifest (the PyPI sdist is exactly this, except for 1.8.4, whose sdist came from other
+    sources)."""
+    crate = cargo.download_crates({"maturin": pin.version})["maturin"]
+    info = json.loads((crate / ".cargo_vcs_info.json").read_text("utf-8"))
+    sha = info["git"]["sha1"]
+    if sha != pin.commit or info["git"].get("dirty"):
+        raise SourceError(
+            f"published maturin {pin.version} was built from {sha}"
+            f"{' (dirty)' if info['git'].get('dirty') else ''}, the pin says {pin.commit}"
+        )
+    missing = [
+        n for n in ("setup.py", "Cargo.lock", "Cargo.toml.orig") if not (crate / n).is_file()
+    ]
+    if missing:
+        raise SourceError(f"the maturin {pin.version} crate lacks {', '.join(missing)}")
+    trees.copy_tree(crate, dest)
+    (dest / "Cargo.toml.orig").replace(dest / "Cargo.toml")
+    for name in _PACKAGING_LEFTOVERS:
+        (dest / name).unlink(missing_ok=True)
 
 
 def pristine_maturin(
     pin: Pin, *, url: str | None = None, offline: bool = False
 ) -> tuple[Path, str]:
-    """maturin's source tree at `pin`: git first, then the verified PyPI sdist."""
+    """maturin's source tree at `pin`: git first, then the crate published from the pin."""
     entry = cache.root() / "pristine" / f"maturin-{pin.version}-{pin.commit[:12]}"
     with cache.locked(entry):
         marker = entry / "origin"
@@ -157,13 +147,13 @@ def pristine_maturin(
             )
         except SourceError as exc:
             print(
-                f"warning: git source unavailable ({exc.message}); FALLING BACK to the PyPI "
-                "sdist, verified against the published crate",
+                f"warning: git source unavailable ({exc.message}); FALLING BACK to the crate "
+                f"on crates.io, verified to be published from {pin.commit[:12]}",
                 file=sys.stderr,
             )
             with cache.building(entry) as tmp:
-                _sdist_tree(pin, tmp / "tree")
-                (tmp / "origin").write_text("pypi\n", encoding="utf-8")
+                _crate_tree(pin, tmp / "tree")
+                (tmp / "origin").write_text("crates.io\n", encoding="utf-8")
         return entry / "tree", (entry / "origin").read_text("utf-8").strip()
 
 

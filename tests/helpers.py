@@ -70,7 +70,7 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
 
 def make_maturin_repo(root: Path, published: str, version: str) -> tuple[str, Path]:
     """A git repository laid out like upstream maturin, its first release `version` made from
-    the published `published` source (the PyPI sdist, verified against the crate). Returns its
+    the published `published` source (the crate, verified against the pinned commit). Returns its
     file:// URL and a pins dir (pyo3 and maturin pinned as shipped; `version` not yet)."""
     repo_dir = root / "maturin-upstream"
     tree, _origin = maturin.pristine_maturin(pins.get_pin("maturin", published))

@@ -219,7 +219,7 @@ def test_maturin_patch_refresh_through_exact_three_way_and_conflict(
     assert f"maturin 1.90.0: exact; variant base-python-v1 extended; {checked}" in result.stdout
     assert '[release."1.90.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")
 
-    # the three-way base is the variant's own release, 1.14.1: from the PyPI sdist, verified,
+    # the three-way base is the variant's own release, 1.14.1: from crates.io, verified,
     # as this repository has no such tag
     result = run_patcher("refresh", "--upstream", "maturin@1.91.0", env=env)
     assert result.returncode == 0, result.stderr
