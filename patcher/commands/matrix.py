@@ -6,32 +6,63 @@ from pathlib import Path
 from typing import Any
 
 from patcher import matrix
+from patcher.errors import UsageError
+
+UPSTREAMS = ("pyo3", "maturin")
+# a pyo3 check is a probe build of two small crates (seconds); a maturin check builds maturin
+DEFAULT_CHECK = {"pyo3": "all", "maturin": "ends"}
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("matrix", help="(maintainers) regenerate a coverage matrix")
-    parser.add_argument("upstream", choices=["pyo3", "maturin"])
+    parser = sub.add_parser(
+        "matrix",
+        help="(maintainers) regenerate the coverage matrices",
+        description="For every pinned release: the variant, whether it applies, and whether "
+        "the patched release passes the compile and behaviour check. "
+        "`patcher matrix --output-dir docs` regenerates both committed matrices.",
+    )
+    parser.add_argument(
+        "upstreams", nargs="*", metavar="UPSTREAM", help="pyo3 and/or maturin (default: both)"
+    )
     parser.add_argument(
         "--check",
         choices=["ends", "all", "none"],
-        default="ends",
-        help="which releases to compile-check (default: the ends of each range and the newest)",
+        help="which releases to check: all, none, or the first and last of each variant's "
+        "range and the newest (default: all for pyo3, whose check takes seconds; ends for "
+        "maturin, whose check builds maturin)",
     )
-    parser.add_argument("--output", type=Path, help="write the markdown table here")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--output", type=Path, help="write the one matrix here")
+    output.add_argument(
+        "--output-dir", type=Path, help="write coverage-<upstream>.md for each upstream here"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    command = f"patcher matrix {args.upstream} --check {args.check}" + (
-        f" --output {args.output.as_posix()}" if args.output else ""
-    )
-    rows = (
-        matrix.pyo3_matrix(args.check)
-        if args.upstream == "pyo3"
-        else matrix.maturin_matrix(args.check)
-    )
-    text = matrix.render(args.upstream, rows, command)
+    unknown = [u for u in args.upstreams if u not in UPSTREAMS]
+    if unknown:
+        raise UsageError(f"unknown upstream {unknown[0]!r}", hint="use pyo3 and/or maturin")
+    upstreams = list(dict.fromkeys(args.upstreams)) or list(UPSTREAMS)
+    if args.output and len(upstreams) != 1:
+        raise UsageError("--output takes one matrix", hint="name one upstream, or --output-dir")
+    if args.output_dir and not args.output_dir.is_dir():
+        raise UsageError(f"{args.output_dir} is not a directory")
+    command = "patcher matrix" + (f" {' '.join(args.upstreams)}" if args.upstreams else "")
+    if args.check:
+        command += f" --check {args.check}"
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    sys.stdout.write(text)
+        command += f" --output {args.output.as_posix()}"
+    if args.output_dir:
+        command += f" --output-dir {args.output_dir.as_posix()}"
+    for upstream in upstreams:
+        check = args.check or DEFAULT_CHECK[upstream]
+        rows = matrix.pyo3_matrix(check) if upstream == "pyo3" else matrix.maturin_matrix(check)
+        text = matrix.render(upstream, rows, command)
+        target = args.output or (
+            args.output_dir / f"coverage-{upstream}.md" if args.output_dir else None
+        )
+        if target is not None:
+            target.write_text(text, encoding="utf-8")
+        sys.stdout.write(text)
     return 0
