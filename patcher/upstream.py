@@ -164,7 +164,12 @@ def _check(pin: Pin, url: str, candidate: patches.Variant, *, check: bool) -> st
 
 
 def refresh(
-    upstream: str, version: str, *, url: str | None = None, check: bool = True
+    upstream: str,
+    version: str,
+    *,
+    url: str | None = None,
+    check: bool = True,
+    dry_run: bool = False,
 ) -> RefreshResult:
     url = url or sources.upstream_url(upstream)
     pin = discover_pin(upstream, version, url)
@@ -220,7 +225,7 @@ def refresh(
                         "changed",
                     )
             if clean:
-                return _finish(pin, url, variant, tree, how, check=check)
+                return _finish(pin, url, variant, tree, how, check=check, dry_run=dry_run)
         raise PatchError(
             f"no patch variant applies to {upstream} {version}", hint="see `git apply` output"
         )
@@ -235,7 +240,9 @@ def _by_closeness(variants: list[patches.Variant], version: str) -> list[patches
     )
 
 
-def continue_refresh(upstream: str, version: str, *, check: bool = True) -> RefreshResult:
+def continue_refresh(
+    upstream: str, version: str, *, check: bool = True, dry_run: bool = False
+) -> RefreshResult:
     work = _workdir(upstream, version)
     state_file = work / "refresh.json"
     if not state_file.is_file():
@@ -258,7 +265,7 @@ def continue_refresh(upstream: str, version: str, *, check: bool = True) -> Refr
     pin = Pin(**state["pin"])
     url = state.get("url") or sources.upstream_url(upstream)
     variant = next(v for v in patches.load_variants(upstream) if v.name == state["variant"])
-    return _finish(pin, url, variant, tree, "continued", check=check)
+    return _finish(pin, url, variant, tree, "continued", check=check, dry_run=dry_run)
 
 
 def _finish(
@@ -269,6 +276,7 @@ def _finish(
     how: str,
     *,
     check: bool,
+    dry_run: bool,
 ) -> RefreshResult:
     """Regenerate the diff with fresh context; check; then extend or add a variant."""
     new_diff = git.diff_work_tree(tree)
@@ -303,6 +311,8 @@ def _finish(
             result = _check(pin, url, candidate, check=check)
         finally:
             staged.unlink(missing_ok=True)
+    if dry_run:
+        return RefreshResult(pin.version, name, how, f"would be {action}", result)
     _write_pin(pin)
     if new_file is None:
         for entry in doc["variant"]:

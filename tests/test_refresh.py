@@ -135,6 +135,14 @@ def test_patch_refresh_through_exact_three_way_and_conflict(tmp_path: Path) -> N
         "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
     }
 
+    before = {p.name: p.read_bytes() for p in (patches / "pyo3").iterdir()}
+    pins_before = (pins_dir / "pyo3.toml").read_bytes()
+    result = run_patcher("refresh", "--upstream", "pyo3@0.90.0", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "exact; variant base-python-v1 would be extended; compiles;" in result.stdout
+    assert {p.name: p.read_bytes() for p in (patches / "pyo3").iterdir()} == before
+    assert (pins_dir / "pyo3.toml").read_bytes() == pins_before
+
     result = run_patcher("refresh", "--upstream", "pyo3@0.90.0", env=env)
     assert result.returncode == 0, result.stderr
     assert "exact; variant base-python-v1 extended" in result.stdout
@@ -256,3 +264,12 @@ def test_maturin_patch_refresh_through_exact_three_way_and_conflict(
     assert result.returncode == 0, result.stderr
     assert f"continued; variant base-python-v3 added; {checked}" in result.stdout
     assert '[release."1.92.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")
+
+
+def test_refresh_options_that_do_not_go_together(tmp_path: Path) -> None:
+    offline = run_patcher("refresh", "--upstream", "pyo3@0.90.0", "--offline")
+    assert offline.returncode == 2 and "pinning a new release needs the network" in offline.stderr
+    url = run_patcher("refresh", "--project", tmp_path, "--url", "file:///x")
+    assert url.returncode == 2 and "--url is for --upstream" in url.stderr
+    waiting = run_patcher("refresh", "--continue", "maturin@9.9.9")
+    assert waiting.returncode == 2 and "no refresh of maturin 9.9.9 is waiting" in waiting.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 from patcher import apply, maturin, upstream
 from patcher.commands.apply import add_project_arg
-from patcher.errors import ProjectError
+from patcher.errors import ProjectError, UsageError
 from patcher.lockfile import State
 from patcher.project import discover
 
@@ -19,7 +19,11 @@ def register(sub: Any) -> None:
         "--upstream (maintainers, in this repository): carry the patch to a new release.",
     )
     add_project_arg(parser)
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (with --upstream: try and check, but write no pin or patch)",
+    )
     parser.add_argument("--offline", action="store_true", help="use only the cache")
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
@@ -39,17 +43,25 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.upstream or args.continue_:
+        if args.offline:
+            raise UsageError(
+                "--offline is for a project refresh", hint="pinning a new release needs the network"
+            )
         name, version = upstream.parse_target(args.upstream or args.continue_)
         result = (
-            upstream.refresh(name, version, url=args.url)
+            upstream.refresh(name, version, url=args.url, dry_run=args.dry_run)
             if args.upstream
-            else upstream.continue_refresh(name, version)
+            else upstream.continue_refresh(name, version, dry_run=args.dry_run)
         )
         print(
             f"{name} {result.version}: {result.how}; variant {result.variant} {result.action}; "
             f"{result.check}"
         )
         return 0
+    if args.url:
+        raise UsageError(
+            "--url is for --upstream", hint="a project names its git URLs in [tool.pyo3-patcher]"
+        )
     project = discover(args.project)
     previous = State.load(project.state_file)
     if previous is None:
