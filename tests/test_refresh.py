@@ -86,6 +86,15 @@ def test_project_refresh_rebuilds_maturin_when_build_system_wants_another(tmp_pa
     assert env.returncode == 0 and str(Path(wheel).parent) in env.stdout
 
 
+def _maintainer_checkout(tmp_path: Path, pins_dir: Path, **env: str) -> tuple[Path, dict[str, str]]:
+    """A copy of this repository's patches/ and the given pins, as a maintainer's checkout
+    that `refresh --upstream` may write to."""
+    patches = tmp_path / "patches"
+    shutil.copytree(REPO_ROOT / "patches", patches)
+    env.update({"PYO3_PATCHER_PATCHES_DIR": str(patches), "PYO3_PATCHER_PINS_DIR": str(pins_dir)})
+    return patches, env
+
+
 def _synthetic_release(repo: gitpython.Repo, version: str, edit: tuple[str, str] | None) -> None:
     root = Path(repo.working_tree_dir or "")
     for manifest in [root / "Cargo.toml", *root.glob("pyo3-*/Cargo.toml")]:
@@ -126,14 +135,12 @@ def test_patch_refresh_through_exact_three_way_and_conflict(tmp_path: Path) -> N
             '    if let Some(exe) = env_var("PYO3_PYTHON").filter(|e| !e.is_empty()) {\n',
         ),
     )
-    patches = tmp_path / "patches"
-    shutil.copytree(REPO_ROOT / "patches", patches)
-    env = {
-        "PYO3_PATCHER_PATCHES_DIR": str(patches),
-        "PYO3_PATCHER_PINS_DIR": str(pins_dir),
-        "PYO3_PATCHER_PYO3_URL": url,
-        "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
-    }
+    patches, env = _maintainer_checkout(
+        tmp_path,
+        pins_dir,
+        PYO3_PATCHER_PYO3_URL=url,
+        PYO3_PATCHER_CACHE_DIR=str(tmp_path / "cache"),
+    )
 
     before = {p.name: p.read_bytes() for p in (patches / "pyo3").iterdir()}
     pins_before = (pins_dir / "pyo3.toml").read_bytes()
@@ -213,13 +220,7 @@ def test_maturin_patch_refresh_through_exact_three_way_and_conflict(
             "                build_command\n",
         ),
     )
-    patches = tmp_path / "patches"
-    shutil.copytree(REPO_ROOT / "patches", patches)
-    env = {
-        "PYO3_PATCHER_PATCHES_DIR": str(patches),
-        "PYO3_PATCHER_PINS_DIR": str(pins_dir),
-        "PYO3_PATCHER_MATURIN_URL": url,
-    }
+    patches, env = _maintainer_checkout(tmp_path, pins_dir, PYO3_PATCHER_MATURIN_URL=url)
     checked = "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv)"
 
     result = run_patcher("refresh", "--upstream", "maturin@1.90.0", env=env)
