@@ -19,8 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from patcher import proc
+from patcher import maturin, patches, proc, sources, trees
 from patcher.errors import PatchError
+from patcher.patched import patched_pyo3
+from patcher.pins import Pin
 
 
 def base_python() -> str:
@@ -134,3 +136,19 @@ def check_patched_maturin(version: str, tree: Path, target_dir: Path) -> str:
                 f"PYO3_BASE_PYTHON={seen.get('PYO3_BASE_PYTHON')!r}, expected {base_python()}"
             )
     return "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv)"
+
+
+def check_release(
+    pin: Pin, variant: patches.Variant, *, url: str | None = None, source: str = "auto"
+) -> str:
+    """Patch the whole release with `variant`, then compile- and behaviour-check it (the one
+    check `refresh --upstream` and the matrix share). `source` chooses pyo3's source."""
+    if pin.upstream == "pyo3":
+        patched = patched_pyo3(sources.pristine_pyo3(pin, source=source, url=url), variant)
+        return check_patched_pyo3(pin.version, patched.directories)
+    tree, _origin = maturin.pristine_maturin(pin, url=url)
+    with tempfile.TemporaryDirectory(prefix="patcher-check-") as tmp:
+        work = Path(tmp) / "src"
+        trees.copy_tree(tree, work)
+        patches.apply(patches.check_patch(variant), work)
+        return check_patched_maturin(pin.version, work, maturin.target_dir())

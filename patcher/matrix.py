@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import tempfile
 from pathlib import Path
 
 import unidiff
 from packaging.version import Version
 
-from patcher import checks, maturin, patches, pins, sources
+from patcher import checks, patches, pins
 from patcher.errors import PatcherError
-from patcher.patched import patched_pyo3, stage_touched
+from patcher.patched import stage_release_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,58 +72,29 @@ def _to_check(upstream: str, versions: list[str], check: str) -> set[str]:
     return chosen
 
 
-def pyo3_matrix(check: str = "ends", source: str = "crates.io") -> list[Row]:
-    versions = sorted(pins.load_pins("pyo3"), key=Version)
-    to_check = _to_check("pyo3", versions, check)
+def coverage(upstream: str, check: str = "ends", source: str = "crates.io") -> list[Row]:
+    """One row per pinned release of `upstream`; `source` chooses pyo3's source."""
+    versions = sorted(pins.load_pins(upstream), key=Version)
+    to_check = _to_check(upstream, versions, check)
     rows = []
     for version in versions:
-        pin = pins.get_pin("pyo3", version)
-        variant = patches.select_variant("pyo3", version)
-        pristine = sources.pristine_pyo3(pin, source=source)
+        pin = pins.get_pin(upstream, version)
+        variant = patches.select_variant(upstream, version)
         checked = patches.check_patch(variant)
         with tempfile.TemporaryDirectory(prefix="patcher-matrix-") as tmp:
-            stage = Path(tmp)
-            stage_touched(pristine.crates, checked.files, stage)
-            applies = _applies(checked, stage)
+            try:
+                origin = stage_release_files(pin, checked.files, Path(tmp), source=source)
+            except PatcherError as exc:
+                # e.g. a crate published from another commit than the pin
+                rows.append(Row(version, variant.name, f"NO SOURCE: {exc.message}", "-", "refused"))
+                continue
+            applies = _applies(checked, Path(tmp))
         result = "-"
         if version in to_check and not applies.startswith("NO"):
             try:
-                patched = patched_pyo3(pristine, variant)
-                result = "yes: " + checks.check_patched_pyo3(version, patched.directories)
+                result = "yes: " + checks.check_release(pin, variant, source=source)
             except PatcherError as exc:
                 result = f"NO: {exc.message}"
-        rows.append(Row(version, variant.name, applies, result, pristine.origin))
-    return rows
-
-
-def maturin_matrix(check: str = "ends") -> list[Row]:
-    """Every pinned maturin release: the variant applies (exact/offset), and where checked the
-    patched maturin builds and hands cargo PYO3_BASE_PYTHON."""
-    versions = sorted(pins.load_pins("maturin"), key=Version)
-    to_check = _to_check("maturin", versions, check)
-    rows = []
-    for version in versions:
-        pin = pins.get_pin("maturin", version)
-        variant = patches.select_variant("maturin", version)
-        try:
-            tree, origin = maturin.pristine_maturin(pin)
-        except PatcherError as exc:
-            # e.g. a crate published from another commit than the pin
-            rows.append(Row(version, variant.name, f"NO SOURCE: {exc.message}", "-", "refused"))
-            continue
-        checked = patches.check_patch(variant)
-        with tempfile.TemporaryDirectory(prefix="patcher-matrix-") as tmp:
-            stage = Path(tmp) / "src"
-            shutil.copytree(tree, stage, symlinks=True)
-            applies = _applies(checked, stage)
-            result = "-"
-            if version in to_check and not applies.startswith("NO"):
-                try:
-                    result = "yes: " + checks.check_patched_maturin(
-                        version, stage, maturin.target_dir()
-                    )
-                except PatcherError as exc:
-                    result = f"NO: {exc.message}"
         rows.append(Row(version, variant.name, applies, result, origin))
     return rows
 

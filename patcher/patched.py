@@ -8,9 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from patcher import cache, patches, trees
+from patcher import cache, maturin, patches, sources, trees
 from patcher.errors import PatchError
 from patcher.patches import Variant
+from patcher.pins import Pin
 from patcher.sources import Crate, PristineSource
 
 
@@ -89,6 +90,23 @@ def stage_touched(
     for crate in sorted(touched.values(), key=lambda c: c.path_in_vcs):
         trees.copy_tree(crate.directory, stage / crate.path_in_vcs)
     return touched
+
+
+def stage_release_files(
+    pin: Pin, files: tuple[str, ...], stage: Path, *, url: str | None = None, source: str = "auto"
+) -> str:
+    """Lay the files a patch touches (repository paths) out as they sit in the release's
+    repository, for either upstream; returns where the source came from. `source` chooses
+    pyo3's source (maturin's is always git, then the published crate)."""
+    if pin.upstream == "pyo3":
+        pristine = sources.pristine_pyo3(pin, source=source, url=url)
+        stage_touched(pristine.crates, files, stage)
+        return pristine.origin
+    tree, origin = maturin.pristine_maturin(pin, url=url)
+    for name in files:
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree / name, stage / name)
+    return origin
 
 
 def _patch_into(pristine: PristineSource, checked: patches.CheckedPatch, dest: Path) -> str:

@@ -15,16 +15,15 @@ import json
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import tomlkit
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from patcher import cache, cargo, checks, git, maturin, patches, pins, sources, trees
+from patcher import cache, cargo, checks, git, patches, pins, sources
 from patcher.errors import PatchError, SourceError, UsageError
-from patcher.patched import patched_pyo3, stage_touched
+from patcher.patched import stage_release_files
 from patcher.pins import Pin
 
 # the published crate whose .cargo_vcs_info.json names the commit a release was made from
@@ -134,41 +133,11 @@ def _upstream_change(base_tree: Path, new_tree: Path, files: tuple[str, ...]) ->
     return "".join(out)
 
 
-def _stage(pin: Pin, url: str, files: tuple[str, ...], dest: Path) -> None:
-    """The files a patch touches, as they sit in the release's repository."""
-    if pin.upstream == "pyo3":
-        stage_touched(sources.pristine_pyo3(pin, url=url).crates, files, dest)
-        return
-    tree, _origin = maturin.pristine_maturin(pin, url=url)
-    for name in files:
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(tree / name, dest / name)
-
-
-def _check(pin: Pin, url: str, candidate: patches.Variant, *, check: bool) -> str:
-    """Patch the whole release with the candidate (that much always runs: it must apply), then
-    compile- and behaviour-check it."""
-    if pin.upstream == "pyo3":
-        patched = patched_pyo3(sources.pristine_pyo3(pin, url=url), candidate)
-        return (
-            checks.check_patched_pyo3(pin.version, patched.directories) if check else "not checked"
-        )
-    tree, _origin = maturin.pristine_maturin(pin, url=url)
-    with tempfile.TemporaryDirectory(prefix="patcher-refresh-") as tmp:
-        work = Path(tmp) / "src"
-        trees.copy_tree(tree, work)
-        patches.apply(patches.check_patch(candidate), work)
-        if not check:
-            return "not checked"
-        return checks.check_patched_maturin(pin.version, work, maturin.target_dir())
-
-
 def refresh(
     upstream: str,
     version: str,
     *,
     url: str | None = None,
-    check: bool = True,
     dry_run: bool = False,
 ) -> RefreshResult:
     url = url or sources.upstream_url(upstream)
@@ -183,7 +152,7 @@ def refresh(
             tree = work / "tree"
             if tree.exists():
                 shutil.rmtree(tree)
-            _stage(pin, url, checked.files, tree)
+            stage_release_files(pin, checked.files, tree, url=url)
             if patches.carries_change(checked, tree):
                 return RefreshResult(
                     version, variant.name, "already", "unchanged", "upstream carries it"
@@ -195,7 +164,8 @@ def refresh(
                 base_tree = work / "base"
                 if base_tree.exists():
                     shutil.rmtree(base_tree)
-                _stage(pins.get_pin(upstream, variant.base), url, checked.files, base_tree)
+                base_pin = pins.get_pin(upstream, variant.base)
+                stage_release_files(base_pin, checked.files, base_tree, url=url)
                 for name in checked.files:
                     git.store_blob(tree, (base_tree / name).read_bytes())
                 clean, _said = git.try_apply(tree, variant.file, three_way=True)
@@ -225,7 +195,7 @@ def refresh(
                         "changed",
                     )
             if clean:
-                return _finish(pin, url, variant, tree, how, check=check, dry_run=dry_run)
+                return _finish(pin, url, variant, tree, how, dry_run=dry_run)
         raise PatchError(
             f"no patch variant applies to {upstream} {version}", hint="see `git apply` output"
         )
@@ -240,9 +210,7 @@ def _by_closeness(variants: list[patches.Variant], version: str) -> list[patches
     )
 
 
-def continue_refresh(
-    upstream: str, version: str, *, check: bool = True, dry_run: bool = False
-) -> RefreshResult:
+def continue_refresh(upstream: str, version: str, *, dry_run: bool = False) -> RefreshResult:
     work = _workdir(upstream, version)
     state_file = work / "refresh.json"
     if not state_file.is_file():
@@ -265,7 +233,7 @@ def continue_refresh(
     pin = Pin(**state["pin"])
     url = state.get("url") or sources.upstream_url(upstream)
     variant = next(v for v in patches.load_variants(upstream) if v.name == state["variant"])
-    return _finish(pin, url, variant, tree, "continued", check=check, dry_run=dry_run)
+    return _finish(pin, url, variant, tree, "continued", dry_run=dry_run)
 
 
 def _finish(
@@ -275,7 +243,6 @@ def _finish(
     tree: Path,
     how: str,
     *,
-    check: bool,
     dry_run: bool,
 ) -> RefreshResult:
     """Regenerate the diff with fresh context; check; then extend or add a variant."""
@@ -308,7 +275,7 @@ def _finish(
                 SpecifierSet(f"=={pin.version}"),
                 old.detect,
             )
-            result = _check(pin, url, candidate, check=check)
+            result = checks.check_release(pin, candidate, url=url)
         finally:
             staged.unlink(missing_ok=True)
     if dry_run:

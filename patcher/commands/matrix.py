@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         command += f" --output-dir {args.output_dir.as_posix()}"
     for upstream in upstreams:
         check = args.check or DEFAULT_CHECK[upstream]
-        rows = matrix.pyo3_matrix(check) if upstream == "pyo3" else matrix.maturin_matrix(check)
+        rows = matrix.coverage(upstream, check)
         text = matrix.render(upstream, rows, command)
         target = args.output or (
             args.output_dir / f"coverage-{upstream}.md" if args.output_dir else None
