@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher import apply, maturin, proc
+from patcher import apply, maturin, proc, resources
 from patcher.checks import base_python
 from patcher.project import discover
 from patcher.sources import PYO3_CRATES
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "hello-pyo3"
+EXAMPLE_DIR = resources.example_dir()
 
 
 @dataclasses.dataclass(frozen=True)

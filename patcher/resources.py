@@ -1,7 +1,8 @@
-"""Where the patches and pins shipped with patcher live.
+"""Where the patches, pins and the demo's example shipped with patcher live.
 
-In a checkout they are `patches/` and `vendor/pins/` at the top of the repository (reviewed
-as data); an installed wheel carries copies under `patcher/_data/` (see pyproject.toml).
+In a checkout they are `patches/`, `vendor/pins/` and `examples/hello-pyo3/` at the top of the
+repository (reviewed as data); an installed wheel carries copies under `patcher/_data/` (see
+pyproject.toml).
 """
 
 from __future__ import annotations
@@ -29,3 +30,11 @@ def pins_dir() -> Path:
     if override:
         return Path(override)
     return _pick(_PACKAGE_DIR / "_data" / "pins", _CHECKOUT_DIR / "vendor" / "pins")
+
+
+def example_dir() -> Path:
+    """The example project `patcher demo` builds."""
+    return _pick(
+        _PACKAGE_DIR / "_data" / "examples" / "hello-pyo3",
+        _CHECKOUT_DIR / "examples" / "hello-pyo3",
+    )
