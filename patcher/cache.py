@@ -3,13 +3,19 @@
 Protocol (as pre-commit and cibuildwheel do it): an env-var override over a platformdirs
 default, a CACHEDIR.TAG, a file lock per entry, a re-check inside the lock, work in a temp
 dir beside the entry, and `os.replace` into place, so a crash never leaves half an entry.
+
+The cache is untrusted too (a half-copied cache, a hand edit, another tool): an entry whose
+metadata does not parse, lacks a key, or does not match its digest is discarded and built
+again (`discard`); a cache that cannot be written is a clear error with a hint.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +23,7 @@ from pathlib import Path
 import filelock
 import platformdirs
 
-from patcher.errors import BusyError
+from patcher.errors import BusyError, CacheError
 
 ENV_VAR = "PYO3_PATCHER_CACHE_DIR"
 LOCK_TIMEOUT_S = 30 * 60  # a cold maturin build under the lock may take this long
@@ -29,34 +35,84 @@ _CACHEDIR_TAG = (
 )
 
 
+def _cache_error(path: Path, exc: OSError) -> CacheError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return CacheError(
+        f"cannot write the cache at {path}: {exc.strerror or exc}",
+        hint=(
+            "free some disk space, or point PYO3_PATCHER_CACHE_DIR at a disk with room"
+            if full
+            else "point PYO3_PATCHER_CACHE_DIR at a writable directory (or fix the permissions)"
+        ),
+    )
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing the cache into a CacheError with a hint."""
+    try:
+        yield
+    except OSError as exc:
+        raise _cache_error(path, exc) from exc
+
+
 def root() -> Path:
     override = os.environ.get(ENV_VAR)
     path = Path(override) if override else Path(platformdirs.user_cache_dir("pyo3-patcher"))
-    path.mkdir(parents=True, exist_ok=True)
-    tag = path / "CACHEDIR.TAG"
-    if not tag.exists():
-        tmp = path / f".CACHEDIR.TAG.{os.getpid()}"
-        tmp.write_text(_CACHEDIR_TAG, encoding="utf-8")
-        os.replace(tmp, tag)
+    with writing(path):
+        if path.exists() and not path.is_dir():
+            raise CacheError(
+                f"the cache path {path} is not a directory",
+                hint="remove that file, or point PYO3_PATCHER_CACHE_DIR at a directory",
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        tag = path / "CACHEDIR.TAG"
+        if not tag.is_file() or tag.read_text(encoding="utf-8", errors="replace") != _CACHEDIR_TAG:
+            tmp = path / f".CACHEDIR.TAG.{os.getpid()}"
+            tmp.write_text(_CACHEDIR_TAG, encoding="utf-8")
+            if tag.is_dir() and not tag.is_symlink():
+                shutil.rmtree(tag)
+            os.replace(tmp, tag)
     return path
 
 
 @contextlib.contextmanager
 def locked(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the lock that guards `path` (a sibling `<name>.lock` file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path.with_name(path.name + ".lock")))
+    lock_file = path.with_name(path.name + ".lock")
+    with writing(lock_file):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if lock_file.is_dir() and not lock_file.is_symlink():
+            shutil.rmtree(lock_file)  # a folder where our lock file belongs
+    lock = filelock.FileLock(str(lock_file))
     try:
         lock.acquire(timeout=timeout)
-    except filelock.Timeout as exc:
+    except filelock.Timeout as exc:  # a TimeoutError, so before OSError
         raise BusyError(
             f"timed out waiting for the lock on {path}",
             hint="another patcher process is working on it; wait and retry",
         ) from exc
+    except OSError as exc:
+        raise _cache_error(lock_file, exc) from exc
     try:
         yield
     finally:
         lock.release()
+
+
+def discard(entry: Path, why: str) -> None:
+    """Throw away a cache entry that cannot be used (call under its lock)."""
+    print(f"warning: cache entry {entry.name} {why}; fetching it again", file=sys.stderr)
+    with writing(entry):
+        remove(entry)
+
+
+def remove(path: Path) -> None:
+    """Delete a file, link or folder of the cache, never following a link out of it."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
 
 
 @contextlib.contextmanager
@@ -65,13 +121,15 @@ def building(final: Path) -> Iterator[Path]:
 
     Call under `locked(final)` after re-checking that `final` is still missing.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    with writing(final.parent):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
-        yield tmp
-        if final.exists():  # an older, incomplete layout; we hold the lock
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        with writing(final):
+            yield tmp
+            if os.path.lexists(final):  # a broken or older entry; we hold the lock
+                remove(final)
+            os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,27 +18,49 @@ def _offline(offline: bool) -> list[str]:
     return ["--offline"] if offline else []
 
 
-def locate_workspace_root(manifest: Path) -> Path:
-    """The root manifest of the workspace `manifest` belongs to (where [patch] is read)."""
-    result = proc.run(
-        [
-            "cargo",
-            "locate-project",
-            "--workspace",
-            "--message-format",
-            "plain",
-            "--manifest-path",
-            manifest,
-        ],
+def run(
+    args: list[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    locked: bool = False,
+    offline: bool = False,
+    check: bool = True,
+    what: str = "cargo failed",
+) -> subprocess.CompletedProcess[str]:
+    """`cargo ARGS`; with `check`, a failure is a ToolError that keeps cargo's output."""
+    cmd: list[str | Path] = ["cargo", *args]
+    if locked:
+        cmd.append("--locked")
+    cmd += _offline(offline)
+    result = proc.run(cmd, cwd=cwd, env=env, check=False)
+    if check and result.returncode != 0:
+        raise ToolError(
+            what,
+            hint="see cargo's message above; with --offline, the crates.io index and the crates "
+            "must already be in cargo's cache",
+            cmd=tuple(str(c) for c in cmd),
+            returncode=result.returncode,
+            stderr=result.stderr,
+        )
+    return result
+
+
+def metadata_no_deps(manifest: Path) -> dict[str, Any]:
+    """`cargo metadata --no-deps` of the workspace `manifest` belongs to: its root and members.
+    Resolves nothing, so it writes nothing (no Cargo.lock)."""
+    result = run(
+        ["metadata", "--no-deps", "--format-version", "1", "--manifest-path", manifest],
         check=False,
     )
     if result.returncode != 0:
+        said = "\n".join(result.stderr.strip().splitlines()[-15:])
         raise ProjectError(
-            f"cargo cannot load {manifest}",
-            hint="fix the manifest so that `cargo metadata` works; cargo said:\n"
-            + result.stderr.strip(),
+            f"cargo cannot load {manifest}:\n{said}",
+            hint="fix the manifest so that `cargo metadata --no-deps` works there",
         )
-    return Path(result.stdout.strip())
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def metadata(

@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from patcher import apply, maturin, proc, resources
+from patcher import maturin, proc, resources
 from patcher.checks import base_python
-from patcher.project import discover
+from patcher.project import apply
+from patcher.project.discovery import discover
 from patcher.sources import PYO3_CRATES
 
 EXAMPLE_DIR = resources.example_dir()

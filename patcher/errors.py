@@ -5,7 +5,7 @@ Exit codes (documented in docs/errors.md):
   4 an upstream source (unreachable, moved tag, digest mismatch), 5 a patch,
   6 an external tool (git, cargo, pip) missing or failing, 7 verification failed,
   8 a release outside the supported range, 9 busy (another patcher holds the lock),
-  70 a bug in patcher, 130 interrupted.
+  10 the cache (not writable, full, or not a directory), 70 a bug in patcher, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -83,3 +83,7 @@ class UnsupportedRelease(PatcherError):
 
 class BusyError(PatcherError):
     exit_code = 9
+
+
+class CacheError(PatcherError):
+    exit_code = 10

@@ -20,9 +20,9 @@ from pathlib import Path
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 import git as gitpython
-from git.exc import GitCommandError, GitCommandNotFound
+from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
-from patcher import trees
+from patcher import cache, trees
 from patcher.errors import PatchError, SourceError, ToolError
 
 # Variables that steer how git reaches a remote: the user's, and kept on purpose.
@@ -108,11 +108,21 @@ def has_commit(repo_dir: Path, commit: str) -> bool:
     if not (repo_dir / "HEAD").is_file():
         return False
     with clean_env():
-        repo = gitpython.Repo(repo_dir)
         try:
+            repo = gitpython.Repo(repo_dir)
             return bool(repo.git.cat_file("-t", commit) == "commit")
-        except GitCommandError:
+        except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ValueError):
             return False
+
+
+def work_tree_of(path: Path) -> Path | None:
+    """The top of the git work tree that holds `path`; None outside one (or without git)."""
+    with clean_env():
+        try:
+            out = gitpython.Git(str(path)).execute(["git", "rev-parse", "--show-toplevel"])
+        except (GitCommandError, GitCommandNotFound, OSError):
+            return None
+    return Path(str(out).strip()) if str(out).strip() else None
 
 
 def fetch_pinned(
@@ -162,8 +172,18 @@ def fetch_pinned(
 
 
 def _open_bare(repo_dir: Path) -> gitpython.Repo:
+    """Our bare mirror in the cache; a damaged one is thrown away and started afresh."""
     if (repo_dir / "HEAD").is_file():
-        return gitpython.Repo(repo_dir)
+        try:
+            repo = gitpython.Repo(repo_dir)
+            repo.git.rev_parse("--git-dir")
+            return repo
+        except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ValueError):
+            print(
+                f"warning: git mirror {repo_dir.name} is damaged; fetching afresh", file=sys.stderr
+            )
+    if os.path.lexists(repo_dir):
+        cache.remove(repo_dir)
     return gitpython.Repo.init(repo_dir, bare=True)
 
 

@@ -26,7 +26,7 @@ from packaging.version import Version
 from patcher import cache, cargo, patches, pins, proc, sources, trees
 from patcher.errors import ProjectError, SourceError, UnsupportedRelease
 from patcher.pins import Pin
-from patcher.project import Project
+from patcher.project.discovery import Project
 
 LOCAL_PREFIX = "pyo3patcher"
 

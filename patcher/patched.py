@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +13,12 @@ from patcher import cache, maturin, patches, sources, trees
 from patcher.errors import PatchError
 from patcher.patches import Variant
 from patcher.pins import Pin
+from patcher.project import vendor
 from patcher.sources import Crate, PristineSource
+
+# Bumped whenever the vendored form of a tree changes (the marker file, dropped files), so
+# that older cache entries are not mistaken for the current form.
+VENDORED_FORM = "v2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +40,7 @@ def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
         cache.root()
         / "patched"
         / f"{pin.upstream}-{pin.version}-{pin.commit[:12]}-{pristine.origin.replace('.', '')}"
-        f"-{variant.name}-{variant.digest[:12]}"
+        f"-{variant.name}-{variant.digest[:12]}-{VENDORED_FORM}"
     )
     with cache.locked(entry):
         found = _load(pristine, variant, entry)
@@ -43,6 +49,8 @@ def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
         checked = patches.check_patch(variant)
         with cache.building(entry) as tmp:
             outcome = _patch_into(pristine, checked, tmp)
+            for crate in pristine.crates:
+                vendor.add_marker(tmp / crate.name, crate.name, pin.version)
             digests = {c.name: trees.digest_of(tmp / c.name) for c in pristine.crates}
             (tmp / "patched.json").write_text(
                 json.dumps({"outcome": outcome, "digests": digests}, indent=2) + "\n",
@@ -54,16 +62,32 @@ def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
 
 
 def _load(pristine: PristineSource, variant: Variant, entry: Path) -> PatchedSource | None:
+    """The cached patched trees, if whole and matching their digests; else discarded."""
+    if os.path.lexists(entry) and (entry.is_symlink() or not entry.is_dir()):
+        cache.discard(entry, "is not a folder")
+        return None
     meta_path = entry / "patched.json"
     if not meta_path.is_file():
+        if os.path.lexists(entry):
+            cache.discard(entry, "is incomplete")
         return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    dirs = {name: entry / name for name in meta["digests"]}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        outcome = meta["outcome"]
+        digests = {str(k): str(v) for k, v in meta["digests"].items()}
+        if outcome not in ("patched", "upstream") or sorted(digests) != sorted(
+            c.name for c in pristine.crates
+        ):
+            raise ValueError("unexpected outcome or crates")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        cache.discard(entry, "has damaged metadata")
+        return None
+    dirs = {name: entry / name for name in digests}
     for name, directory in dirs.items():
-        if not directory.is_dir() or trees.digest_of(directory) != meta["digests"][name]:
-            shutil.rmtree(entry)  # never use a tree that does not match its digest
+        if not directory.is_dir() or trees.digest_of(directory) != digests[name]:
+            cache.discard(entry, f"has a {name} tree that does not match its digest")
             return None
-    return PatchedSource(pristine, variant, meta["outcome"], dirs, dict(meta["digests"]))
+    return PatchedSource(pristine, variant, outcome, dirs, digests)
 
 
 def _owner(crates: tuple[Crate, ...], repo_path: str) -> Crate:

@@ -113,23 +113,40 @@ def pristine_pyo3(
 
 
 def _load_entry(pin: Pin, entry: Path, url: str, must: bool = False) -> PristineSource | None:
+    """The cached entry, if whole and matching its digests; a damaged one is discarded."""
+    if os.path.lexists(entry) and (entry.is_symlink() or not entry.is_dir()):
+        cache.discard(entry, "is not a folder")
+        return None
     meta_path = entry / "source.json"
     if not meta_path.is_file():
         if must:
             raise SourceError(f"cache entry {entry} is incomplete")
+        if os.path.lexists(entry):
+            cache.discard(entry, "is incomplete")
         return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        origin = meta["origin"]
+        listed = {
+            str(name): (str(info["path_in_vcs"]), str(info["digest"]))
+            for name, info in meta["crates"].items()
+        }
+        if origin not in ("git", "crates.io") or sorted(listed) != sorted(PYO3_CRATES):
+            raise ValueError("unexpected origin or crates")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        cache.discard(entry, "has damaged metadata")
+        return None
     crates = []
-    for name, info in sorted(meta["crates"].items()):
+    for name, (path_in_vcs, digest) in sorted(listed.items()):
         directory = entry / name
-        if not directory.is_dir() or trees.digest_of(directory) != info["digest"]:
+        if not directory.is_dir() or trees.digest_of(directory) != digest:
             # A cached tree that does not match what we recorded is never used.
             _say(f"warning: cached {name} {pin.version} does not match its digest; fetching again")
-            shutil.rmtree(entry)
+            cache.remove(entry)
             return None
-        crates.append(Crate(name, pin.version, info["path_in_vcs"], directory))
+        crates.append(Crate(name, pin.version, path_in_vcs, directory))
     return PristineSource(
-        pin=pin, origin=meta["origin"], url=meta.get("url", url), crates=tuple(crates)
+        pin=pin, origin=origin, url=str(meta.get("url", url)), crates=tuple(crates)
     )
 
 

@@ -65,8 +65,7 @@ def test_two_processes_on_one_project_do_not_interleave(tmp_path: Path) -> None:
 def test_a_busy_project_fails_clearly_when_waiting_is_not_allowed(tmp_path: Path) -> None:
     import filelock
 
-    from patcher import apply
-    from patcher import project as project_mod
+    from patcher.project import discovery
 
     env = {
         "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
@@ -75,7 +74,7 @@ def test_a_busy_project_fails_clearly_when_waiting_is_not_allowed(tmp_path: Path
     project = tmp_path / "p"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
     os.environ["PYO3_PATCHER_CACHE_DIR"] = env["PYO3_PATCHER_CACHE_DIR"]
-    lock_path = apply.project_lock_path(project_mod.discover(project))
+    lock_path = discovery.project_lock_path(discovery.discover(project))
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(lock_path) + ".lock"):
         result = run_patcher("apply", "--project", project, "--source", "crates.io", env=env)

@@ -13,11 +13,17 @@ APPLY_STEPS = [
     "vendor:pyo3-ffi",
     "vendor:pyo3-macros-backend",
     "write:Cargo.toml",
-    "cargo-lock",
+    "write:Cargo.lock",
     "write:state",
     "commit",
 ]
-REMOVE_STEPS = ["remove:pyo3-ffi-0.28.3", "write:Cargo.toml", "cargo-lock", "write:state", "commit"]
+REMOVE_STEPS = [
+    "remove:.pyo3-patcher/pyo3-ffi-0.28.3",
+    "write:Cargo.toml",
+    "write:Cargo.lock",
+    "write:state",
+    "commit",
+]
 
 
 def _example(tmp_path: Path) -> Path:
@@ -61,7 +67,7 @@ def test_a_fault_during_reapply_after_an_upgrade_leaves_the_project(tmp_path: Pa
         encoding="utf-8",
     )
     before = snapshot(project)
-    for step in ("vendor:pyo3-ffi", "write:Cargo.toml", "cargo-lock", "write:state"):
+    for step in ("vendor:pyo3-ffi", "remove:.pyo3-patcher/pyo3-ffi-0.28.3", "write:Cargo.toml"):
         result = run_patcher(
             "apply", "--project", project, "--source", "crates.io", env={"PYO3_PATCHER_FAULT": step}
         )
@@ -69,7 +75,7 @@ def test_a_fault_during_reapply_after_an_upgrade_leaves_the_project(tmp_path: Pa
         assert snapshot(project) == before, step
 
 
-@pytest.mark.parametrize("step", ["vendor:pyo3-ffi", "cargo-lock", "write:state"])
+@pytest.mark.parametrize("step", ["vendor:pyo3-ffi", "write:Cargo.lock", "write:state"])
 def test_ctrl_c_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step: str) -> None:
     project = _example(tmp_path)
     before = snapshot(project)

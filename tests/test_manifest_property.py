@@ -1,13 +1,16 @@
-"""Property: on any Cargo.toml, apply then remove gives back the exact bytes, and applying
-twice equals applying once. Pure text functions, so hypothesis can try many shapes."""
+"""Property: on any Cargo.toml, apply then remove gives back the exact bytes, applying twice
+equals applying once, and a re-apply for another release (refresh, update) still removes to
+the user's bytes. Pure text functions, so hypothesis can try many shapes."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import tomlkit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patcher import manifest
+from patcher.project import manifest, textfile
 
 WANTED = {
     "pyo3": ".pyo3-patcher/pyo3-0.22.6",
@@ -58,27 +61,86 @@ def cargo_toml(draw: st.DrawFn) -> str:
     return text
 
 
+def _apply(text: str, wanted: dict[str, str] = WANTED) -> manifest.PatchEdit:
+    return manifest.plan_entries(
+        text, wanted, {}, created_table=False, separator="", replaced={}, force=False
+    )
+
+
+def _remove(edit: manifest.PatchEdit, owned: dict[str, str] = WANTED) -> str:
+    return manifest.remove_entries(
+        edit.text, owned, edit.created_table, edit.separator, edit.replaced
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(cargo_toml())
 def test_apply_then_remove_gives_back_the_exact_bytes(text: str) -> None:
-    applied, created, spacer = manifest.set_patch_entries(text, WANTED, set())
-    assert manifest.patch_entries(applied).keys() >= WANTED.keys()
-    assert manifest.remove_owned_entries(applied, WANTED, created, spacer) == text
+    edit = _apply(text)
+    assert manifest.patch_entries(edit.text).keys() >= WANTED.keys()
+    assert _remove(edit) == text
 
 
 @settings(max_examples=300, deadline=None)
 @given(cargo_toml())
 def test_apply_twice_equals_apply_once(text: str) -> None:
-    once, _created, _ = manifest.set_patch_entries(text, WANTED, set())
-    twice, created_again, _ = manifest.set_patch_entries(once, WANTED, set())
+    once = _apply(text)
+    twice = manifest.plan_entries(
+        once.text,
+        WANTED,
+        WANTED,
+        created_table=once.created_table,
+        separator=once.separator,
+        replaced=once.replaced,
+        force=False,
+    )
     assert twice == once
-    assert not created_again
+
+
+NEWER = {name: path.replace("0.22.6", "0.23.5") for name, path in WANTED.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(cargo_toml(), st.sampled_from([NEWER, {"pyo3-ffi": NEWER["pyo3-ffi"]}]))
+def test_reapply_for_another_release_then_remove_gives_back_the_bytes(
+    text: str, newer: dict[str, str]
+) -> None:
+    first = _apply(text)
+    second = manifest.plan_entries(
+        first.text,
+        newer,
+        WANTED,
+        created_table=first.created_table,
+        separator=first.separator,
+        replaced=first.replaced,
+        force=False,
+    )
+    assert {k: v for k, v in manifest.patch_entries(second.text).items() if k in WANTED} == {
+        name: {"path": path} for name, path in newer.items()
+    }
+    assert _remove(second, newer) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(cargo_toml(), st.booleans(), st.booleans())
+def test_crlf_and_byte_order_mark_survive_apply_and_remove(
+    text: str, crlf: bool, bom: bool
+) -> None:
+    raw = text.replace("\n", "\r\n") if crlf else text
+    data = (textfile.BOM if bom else b"") + raw.encode("utf-8")
+    file = textfile.decode(Path("Cargo.toml"), data)
+    edit = _apply(file.text)
+    applied = file.encode(edit.text)
+    assert applied.startswith(textfile.BOM) == bom
+    if crlf:
+        assert b"\n" not in applied.replace(b"\r\n", b"")  # no bare LF added
+    again = textfile.decode(Path("Cargo.toml"), applied)
+    assert again.encode(_remove(edit)) == data
 
 
 @settings(max_examples=200, deadline=None)
 @given(cargo_toml())
 def test_every_line_that_is_not_ours_survives(text: str) -> None:
-    applied, _, _ = manifest.set_patch_entries(text, WANTED, set())
-    remaining = applied.splitlines()
+    remaining = _apply(text).text.splitlines()
     for line in text.splitlines():
         assert line in remaining

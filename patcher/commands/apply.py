@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patcher import apply, sources
+from patcher import sources
+from patcher.project import apply
+from patcher.project.apply import Result
 
 
 def add_project_arg(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +35,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="replace [patch.crates-io] entries for pyo3 crates that are not ours",
+        help="replace [patch.crates-io] entries for pyo3 crates that are not ours "
+        "(`patcher remove` puts them back)",
     )
     parser.add_argument(
         "--source",
@@ -44,18 +47,32 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def report(result: Result, *, dry_run: bool, as_json: bool) -> None:
+    """Print what apply (or refresh, update) did, or would do."""
+    if as_json:
+        payload = result.plan.as_json()
+        rec = result.record
+        payload.update(
+            {
+                "dry_run": dry_run,
+                "pyo3_version": rec.pyo3_version,
+                "commit": rec.commit,
+                "variant": rec.variant,
+                "outcome": rec.outcome,
+                "source": rec.source,
+                "crates": list(rec.crates),
+                "maturin": rec.maturin,
+            }
+        )
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.plan.render(done=not dry_run))
+
+
 def run(args: argparse.Namespace) -> int:
     options = apply.Options(
         dry_run=args.dry_run, offline=args.offline, force=args.force, source=args.source
     )
-    plan = apply.run_apply(args.project, options)
-    if args.json:
-        payload = plan.as_json()
-        payload["dry_run"] = args.dry_run
-        json.dump(payload, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif args.dry_run:
-        sys.stdout.write(plan.render())
-    else:
-        sys.stdout.write(plan.render() if plan.changed else "nothing to do: already patched\n")
+    report(apply.run_apply(args.project, options), dry_run=args.dry_run, as_json=args.json)
     return 0

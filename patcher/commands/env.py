@@ -8,7 +8,7 @@ from typing import Any
 
 from patcher import maturin
 from patcher.commands.apply import add_project_arg
-from patcher.project import discover
+from patcher.project.discovery import discover
 
 
 def register(sub: Any) -> None:

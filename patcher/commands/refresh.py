@@ -4,11 +4,11 @@ import argparse
 import sys
 from typing import Any
 
-from patcher import apply, maturin, upstream
+from patcher import maturin, upstream
 from patcher.commands.apply import add_project_arg
 from patcher.errors import ProjectError, UsageError
-from patcher.lockfile import State
-from patcher.project import discover
+from patcher.project import apply
+from patcher.project.discovery import discover
 
 
 def register(sub: Any) -> None:
@@ -62,32 +62,35 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "--url is for --upstream", hint="a project names its git URLs in [tool.pyo3-patcher]"
         )
-    project = discover(args.project)
-    previous = State.load(project.state_file)
+    applied = apply.run_apply(
+        args.project, apply.Options(dry_run=args.dry_run, offline=args.offline)
+    )
+    previous, record = applied.previous, applied.record
     if previous is None:
         raise ProjectError(
             "patcher has not been applied to this project", hint="run `patcher apply` first"
         )
-    plan = apply.run_apply(args.project, apply.Options(dry_run=args.dry_run, offline=args.offline))
-    if not plan.changed:
-        print("nothing to do: the project is up to date")
+    if not applied.plan.changed:
+        print(
+            "nothing to do: the project is up to date (to move pyo3 to a newer release, "
+            "`patcher update`)"
+        )
         return 0
     old = {c: previous.pyo3_version for c in previous.crates}
-    new = {c: plan.state.pyo3_version for c in plan.state.crates}
-    revendored = {p.crate for p in plan.placements if p.source is not None}
+    new = {c: record.pyo3_version for c in record.crates}
+    revendored = {t.crate for t in applied.plan.trees if t.source is not None}
     for crate in sorted(old.keys() | new.keys()):
         before, after = old.get(crate, "-"), new.get(crate, "-")
         if before != after:
             print(f"{crate}: {before} -> {after}")
         elif crate in revendored:
             print(f"{crate}: {after} (re-vendored)")
-    if previous.maturin != plan.state.maturin:
-        print(f"maturin: {previous.maturin or '-'} -> {plan.state.maturin or '-'}")
-    if args.dry_run:
-        sys.stdout.write(plan.render())
-    elif plan.state.maturin and previous.maturin != plan.state.maturin:
+    if previous.maturin != record.maturin:
+        print(f"maturin: {previous.maturin or '-'} -> {record.maturin or '-'}")
+    sys.stdout.write(applied.plan.render(done=not args.dry_run))
+    if not args.dry_run and record.maturin and previous.maturin != record.maturin:
         # isolated builds need the new patched maturin; build it now (cached) so that
         # `patcher env` is instant and a build failure shows here, not in the user's CI
-        build = maturin.build_for_project(project, offline=args.offline)
+        build = maturin.build_for_project(discover(args.project), offline=args.offline)
         print(f"patched maturin {build.local_version}: {build.wheel}")
     return 0

@@ -5,8 +5,8 @@ import json
 import sys
 from typing import Any
 
-from patcher import remove
 from patcher.commands.apply import add_project_arg
+from patcher.project import remove
 
 
 def register(sub: Any) -> None:
@@ -19,15 +19,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = remove.run_remove(args.project, dry_run=args.dry_run, offline=args.offline)
-    root = plan.project.workspace_root
-    removed = [p.relative_to(root).as_posix() for p in plan.trees]
+    result = remove.run_remove(args.project, dry_run=args.dry_run, offline=args.offline)
     if args.json:
-        json.dump({"changed": plan.changed, "dry_run": args.dry_run, "trees": removed}, sys.stdout)
+        payload = result.plan.as_json()
+        payload["dry_run"] = args.dry_run
+        payload["trees"] = [t["path"] for t in payload["vendor"]]
+        json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif plan.changed:
-        verb = "would remove" if args.dry_run else "removed"
-        for rel in removed:
-            print(f"{verb} {rel}/")
-        print(f"{verb} our [patch.crates-io] entries and {plan.project.state_file.name}")
+    elif result.record is not None:
+        sys.stdout.write(result.plan.render(done=not args.dry_run))
     return 0

@@ -5,9 +5,9 @@ import json
 import sys
 from typing import Any
 
-from patcher import verify
 from patcher.commands.apply import add_project_arg
 from patcher.errors import VerifyError
+from patcher.project import verify
 
 
 def register(sub: Any) -> None:

@@ -1,0 +1,223 @@
+"""`patcher apply` (and refresh, update): vendor the patched pyo3 release a project locks.
+
+Steps, each its own function: read the project; get the patched release (cache or network);
+plan the change (pure); stage it (cargo resolves in a shadow and gives the new Cargo.lock);
+commit it in a transaction, or print it for a dry run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+from patcher import maturin, patches, pins, sources, trees
+from patcher.errors import ProjectError
+from patcher.patched import PatchedSource, patched_pyo3
+from patcher.project import manifest, plan, record, resolve, vendor
+from patcher.project.cargolock import LockedPyo3
+from patcher.project.discovery import Project, opened
+from patcher.project.plan import FileChange, Plan, TreeChange
+from patcher.project.record import Record, RegistryEntry
+from patcher.project.resolve import Inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    dry_run: bool = False
+    offline: bool = False
+    force: bool = False
+    source: str | None = None  # overrides [tool.pyo3-patcher] source
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """The patched pyo3 release to vendor, ready in the cache."""
+
+    patched: PatchedSource
+    maturin: str  # the patched maturin isolated builds get ("" when not a maturin build)
+
+    @property
+    def version(self) -> str:
+        return self.patched.version
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    plan: Plan
+    previous: Record | None
+    record: Record
+    manifest_text: str  # the planned root manifest (LF text), for cargo to resolve
+
+
+def run_apply(directory: Path, options: Options, *, version: str | None = None) -> Result:
+    """Apply (or re-apply for a new lock) to the project in `directory`; `version` moves it
+    to another pyo3 release (what `patcher update` decided)."""
+    with opened(directory) as project:
+        inputs = resolve.read_inputs(project)
+        owned = inputs.record.entries if inputs.record else {}
+        manifest.refuse_foreign(
+            inputs.manifest.text, owned, set(sources.PYO3_CRATES), force=options.force
+        )
+        locked = resolve.locked_pyo3(project, inputs, offline=options.offline)
+        release = prepare(project, inputs.record, version or locked.version, options)
+        result = plan_apply(project, inputs, locked, release, options.force)
+        staged = stage(result, inputs, release, offline=options.offline)
+        if not options.dry_run:
+            plan.commit(staged.plan)
+        return staged
+
+
+def prepare(project: Project, previous: Record | None, version: str, options: Options) -> Release:
+    """Fetch (or find in the cache) and patch the pinned release; the network step."""
+    pin = pins.get_pin("pyo3", version)
+    variant = patches.select_variant("pyo3", version)
+    # the maturin release isolated builds will get; checked here so a requirement no pinned
+    # release satisfies fails before anything is written
+    maturin_version = maturin.wanted_version(project)
+    source = options.source or project.config.source
+    if previous is not None and previous.pyo3_version == version and options.source is None:
+        source = previous.source  # the same source reproduces the recorded trees
+    pristine = sources.pristine_pyo3(
+        pin,
+        source=source,
+        url=sources.upstream_url("pyo3", project.config.pyo3_url),
+        offline=options.offline,
+    )
+    return Release(patched_pyo3(pristine, variant), maturin_version)
+
+
+def _registry(
+    locked: LockedPyo3, version: str, previous: Record | None
+) -> dict[str, RegistryEntry]:
+    """What Cargo.lock said of each crate before it pointed at our trees."""
+    entries: dict[str, RegistryEntry] = {}
+    if previous is not None and previous.pyo3_version == version:
+        entries.update(previous.registry)
+    if locked.version == version:
+        entries.update(locked.registry)
+    return {c: e for c, e in entries.items() if c in locked.crates}
+
+
+def plan_apply(
+    project: Project, inputs: Inputs, locked: LockedPyo3, release: Release, force: bool
+) -> Result:
+    """What applying `release` changes in the project. Reads the project; writes nothing."""
+    previous = inputs.record
+    root = project.workspace_root
+    vendor_dir = project.config.vendor_dir
+    version = release.version
+    wanted = {c: record.tree_rel(vendor_dir, c, version) for c in locked.crates}
+    changes = _tree_changes(project, previous, wanted, release.patched)
+    mkdirs = () if (root / vendor_dir).is_dir() else (vendor_dir,)
+    project.fence.check(vendor_dir, what="vendor-dir")
+
+    edit = manifest.plan_entries(
+        inputs.manifest.text,
+        wanted,
+        previous.entries if previous else {},
+        created_table=previous.created_patch_table if previous else False,
+        separator=previous.separator if previous else "",
+        replaced=previous.replaced if previous else {},
+        force=force,
+    )
+    pin = release.patched.pristine.pin
+    new_record = Record(
+        vendor_dir=vendor_dir,
+        pyo3_version=version,
+        tag=pin.tag,
+        commit=pin.commit,
+        variant=release.patched.variant.name,
+        patch_sha256=release.patched.variant.digest,
+        outcome=release.patched.outcome,
+        source=release.patched.pristine.origin,
+        crates=locked.crates,
+        digests={c: release.patched.digests[c] for c in locked.crates},
+        entries=wanted,
+        created_patch_table=edit.created_table,
+        separator=edit.separator,
+        maturin=release.maturin,
+        registry=_registry(locked, version, previous),
+        replaced=edit.replaced,
+    )
+    files = []
+    new_manifest = inputs.manifest.encode(edit.text)
+    if new_manifest != inputs.manifest.raw:
+        files.append(_file_change(project, project.workspace_manifest, new_manifest))
+    record_change = _file_change(project, project.record_file, new_record.render().encode("utf-8"))
+    rmdirs: tuple[str, ...] = ()
+    if previous is not None and previous.vendor_dir != vendor_dir:
+        rmdirs = (previous.vendor_dir,)
+    summary = (
+        f"pyo3 {version} ({pin.tag} @ {pin.commit[:12]}), variant {new_record.variant}: "
+        f"{new_record.outcome}; source: {new_record.source}"
+    )
+    the_plan = Plan(
+        project,
+        summary,
+        mkdirs=mkdirs if changes else (),
+        trees=tuple(changes),
+        files=tuple(files),
+        record=record_change if record_change.old != record_change.new else None,
+        rmdirs=rmdirs,
+    )
+    return Result(the_plan, previous, new_record, edit.text)
+
+
+def _file_change(project: Project, path: Path, new: bytes) -> FileChange:
+    rel = project.fence.relative(path)
+    old = path.read_bytes() if path.is_file() else None
+    return FileChange(rel, old, new)
+
+
+def _tree_changes(
+    project: Project, previous: Record | None, wanted: Mapping[str, str], patched: PatchedSource
+) -> list[TreeChange]:
+    root = project.workspace_root
+    changes = []
+    for crate, rel in sorted(wanted.items()):
+        dest = project.fence.check(rel, what="vendored folder")
+        if dest.exists():
+            if not vendor.is_ours(dest, crate, patched.version, previous):
+                raise vendor.not_ours(dest, root)
+            if trees.digest_of(dest) == patched.digests[crate]:
+                continue  # unchanged: keep its bytes and mtimes (cargo rebuilds on a new mtime)
+        changes.append(TreeChange(crate, rel, patched.directories[crate]))
+    if previous is not None:
+        for crate in previous.crates:
+            rel = previous.tree_rel(crate)
+            if rel in wanted.values():
+                continue
+            old = project.fence.check(rel, what="vendored folder")
+            if not old.exists():
+                continue
+            if not vendor.is_ours(old, crate, previous.pyo3_version, previous):
+                raise vendor.not_ours(old, root)
+            changes.append(TreeChange(crate, rel, None))
+    return changes
+
+
+def stage(result: Result, inputs: Inputs, release: Release, *, offline: bool) -> Result:
+    """Let cargo resolve the planned manifest in a shadow; add the Cargo.lock it writes."""
+    the_plan = result.plan
+    dirs = {c: release.patched.directories[c] for c in result.record.crates}
+    resolution = resolve.resolve(
+        the_plan.project, result.manifest_text, inputs.lock, dirs, offline=offline
+    )
+    resolve.require_resolved(resolution)
+    if inputs.lock is not None and resolution.lock is not None:
+        the_plan = the_plan.with_file(
+            FileChange(
+                the_plan.project.fence.relative(inputs.lock.path),
+                inputs.lock.raw,
+                resolution.lock,
+            )
+        )
+    return dataclasses.replace(result, plan=the_plan)
+
+
+def no_record(project: Project) -> ProjectError:
+    return ProjectError(
+        f"patcher has not been applied to {project.workspace_root}",
+        hint="run `patcher apply` first",
+    )

@@ -1,0 +1,107 @@
+"""`patcher remove`: undo `apply` completely, all or nothing, and byte for byte.
+
+Only what the record and the markers say is ours goes: our [patch.crates-io] entries (where
+they still say what we wrote; a user's entry that `apply --force` replaced comes back), our
+vendored folders, our record; Cargo.lock gets back the lines apply took from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from patcher.errors import ToolError
+from patcher.project import cargolock, manifest, plan, resolve, vendor
+from patcher.project.discovery import Project, opened
+from patcher.project.plan import FileChange, Plan, TreeChange
+from patcher.project.record import Record
+from patcher.project.resolve import Inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    plan: Plan
+    record: Record | None
+
+
+def run_remove(directory: Path, *, dry_run: bool = False, offline: bool = False) -> Result:
+    with opened(directory) as project:
+        inputs = resolve.read_inputs(project)
+        if inputs.record is None:
+            print("nothing to undo: patcher has not been applied here", file=sys.stderr)
+            return Result(Plan(project, "not applied"), None)
+        planned, text = plan_remove(project, inputs, inputs.record)
+        the_plan = stage(planned, inputs, text, offline=offline)
+        if not dry_run:
+            plan.commit(the_plan)
+        return Result(the_plan, inputs.record)
+
+
+def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan, str]:
+    """What removing changes, and the planned root manifest text (for cargo)."""
+    root = project.workspace_root
+    changes = []
+    for crate in record.crates:
+        rel = record.tree_rel(crate)
+        tree = project.fence.check(rel, what="vendored folder")
+        if not tree.exists() and not tree.is_symlink():
+            continue
+        if not vendor.is_ours(tree, crate, record.pyo3_version, record):
+            raise vendor.not_ours(tree, root)
+        changes.append(TreeChange(crate, rel, None))
+    text = manifest.remove_entries(
+        inputs.manifest.text,
+        record.entries,
+        record.created_patch_table,
+        record.separator,
+        record.replaced,
+    )
+    files = []
+    new_manifest = inputs.manifest.encode(text)
+    if new_manifest != inputs.manifest.raw:
+        files.append(
+            FileChange(
+                project.fence.relative(project.workspace_manifest),
+                inputs.manifest.raw,
+                new_manifest,
+            )
+        )
+    record_rel = project.fence.relative(project.record_file)
+    return Plan(
+        project,
+        f"pyo3 {record.pyo3_version} ({record.variant}), vendored in {record.vendor_dir}/",
+        trees=tuple(changes),
+        files=tuple(files),
+        record=FileChange(record_rel, project.record_file.read_bytes(), None),
+        rmdirs=(record.vendor_dir,),
+    ), text
+
+
+def stage(the_plan: Plan, inputs: Inputs, manifest_text: str, *, offline: bool) -> Plan:
+    """Give Cargo.lock back the registry lines apply took, and check with cargo (in a shadow)
+    that the result is consistent; where it is not (a record of the first release, which kept
+    no such lines), take the Cargo.lock cargo resolves, and say so."""
+    record = inputs.record
+    if inputs.lock is None or record is None:
+        return the_plan
+    restored = inputs.lock.encode(
+        cargolock.restore_registry(inputs.lock.text, record.pyo3_version, record.registry)
+    )
+    lock = dataclasses.replace(inputs.lock, raw=restored)
+    project = the_plan.project
+    try:
+        resolve.resolve(project, manifest_text, lock, {}, offline=offline, locked=True)
+        new_lock: bytes | None = restored
+    except ToolError:
+        new_lock = resolve.resolve(project, manifest_text, lock, {}, offline=offline).lock
+        the_plan = dataclasses.replace(
+            the_plan,
+            notes=(
+                *the_plan.notes,
+                "cargo re-resolved Cargo.lock: the record kept no registry lines to put back",
+            ),
+        )
+    return the_plan.with_file(
+        FileChange(project.fence.relative(inputs.lock.path), inputs.lock.raw, new_lock)
+    )

@@ -1,0 +1,128 @@
+"""What a project's files say now, and what cargo makes of a planned change (in a shadow)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from patcher import cargo
+from patcher.errors import PatchError, ProjectError
+from patcher.project import cargolock, record, textfile
+from patcher.project.cargolock import LockedPyo3
+from patcher.project.discovery import Project
+from patcher.project.record import Record
+from patcher.project.shadow import Shadow
+from patcher.project.textfile import TextFile
+from patcher.sources import PYO3_CRATES
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """The project's files as they are before a command changes anything."""
+
+    record: Record | None
+    manifest: TextFile  # the workspace root Cargo.toml
+    lock: TextFile | None  # Cargo.lock, if the project keeps one
+
+
+def read_inputs(project: Project) -> Inputs:
+    lock = project.cargo_lock
+    return Inputs(
+        record=record.load(project.record_file),
+        manifest=textfile.read(project.workspace_manifest),
+        lock=textfile.read(lock) if lock.exists() or lock.is_symlink() else None,
+    )
+
+
+def locked_pyo3(project: Project, inputs: Inputs, *, offline: bool) -> LockedPyo3:
+    """The pyo3 release and crates the project resolves to: from Cargo.lock, or, in a project
+    that keeps none, from cargo's resolution in a shadow (no Cargo.lock is left behind)."""
+    if inputs.lock is not None:
+        locked = cargolock.pyo3_in(inputs.lock.text, inputs.lock.path)
+    else:
+        current = _current_trees(project, inputs.record)
+        with Shadow(project.workspace, inputs.manifest.text, None, current) as shadow:
+            data, _ = shadow.metadata(locked=False, offline=offline)
+        versions = {p["name"]: p["version"] for p in data["packages"] if p["name"] in PYO3_CRATES}
+        if len(set(versions.values())) > 1:
+            raise ProjectError(
+                f"the workspace resolves several pyo3 releases: {versions}",
+                hint="patcher patches one pyo3 release per workspace; align the pyo3 "
+                "requirements (see `cargo tree -i pyo3`)",
+            )
+        locked = (
+            LockedPyo3(next(iter(versions.values())), tuple(sorted(versions)), {})
+            if versions
+            else None
+        )
+    if locked is None:
+        raise ProjectError(
+            f"the workspace at {project.workspace_root} does not depend on pyo3",
+            hint="patcher patches pyo3 for PyO3 extension projects; add pyo3 to your crate first",
+        )
+    return locked
+
+
+def _current_trees(project: Project, rec: Record | None) -> dict[str, Path]:
+    if rec is None:
+        return {}
+    return {c: project.fence.check(rec.tree_rel(c)) for c in rec.crates}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    lock: bytes | None  # the Cargo.lock cargo wrote in the shadow (None: the project keeps none)
+    problems: tuple[str, ...]  # why the pyo3 crates do not all resolve to our trees
+
+
+def resolve(
+    project: Project,
+    manifest_text: str,
+    lock: TextFile | None,
+    trees: Mapping[str, Path],
+    *,
+    offline: bool,
+    locked: bool = False,
+) -> Resolution:
+    """Resolve the workspace with `manifest_text` as its root manifest and our entries
+    pointing at `trees`; say whether every pyo3 crate of the graph comes from them."""
+    with Shadow(
+        project.workspace, manifest_text, lock.raw if lock is not None else None, trees
+    ) as shadow:
+        data, stderr = shadow.metadata(locked=locked and lock is not None, offline=offline)
+        new_lock = shadow.lock() if lock is not None else None
+    problems = [
+        line.strip()
+        for line in stderr.splitlines()
+        if cargo.NOT_USED_MARKER in line and any(f"`{name} v" in line for name in trees)
+    ]
+    problems += pyo3_outside(data, trees)
+    if new_lock is not None and lock is not None:
+        # cargo writes LF without a byte-order mark; keep the file's own conventions
+        new_lock = lock.encode(textfile.decode(lock.path, new_lock).text)
+    return Resolution(new_lock, tuple(problems))
+
+
+def pyo3_outside(metadata: dict[str, Any], trees: Mapping[str, Path]) -> list[str]:
+    """The pyo3 crates of a `cargo metadata` graph that do not come from `trees`."""
+    roots = [t.resolve() for t in trees.values()]
+    wrong = []
+    for pkg in metadata["packages"]:
+        if pkg["name"] not in PYO3_CRATES:
+            continue
+        where = Path(pkg["manifest_path"]).resolve().parent
+        if pkg["source"] is not None or where not in roots:
+            wrong.append(f"{pkg['name']} {pkg['version']} from {pkg['source'] or 'elsewhere'}")
+    return wrong
+
+
+def require_resolved(resolution: Resolution) -> None:
+    if resolution.problems:
+        raise PatchError(
+            "cargo does not resolve every pyo3 crate to the vendored trees: "
+            + "; ".join(resolution.problems[:5]),
+            hint="a requirement in the workspace excludes the vendored release; check "
+            "`cargo tree -i pyo3` and your pyo3 requirements",
+        )

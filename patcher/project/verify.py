@@ -1,0 +1,191 @@
+"""`patcher verify`: is the project patched exactly as apply would patch it, and does cargo
+use our trees?
+
+The expected trees are derived from the pinned release and our patch (from the cache, or
+fetched), never only from the digests in pyo3-patcher.lock: the hand that edits a vendored
+file can edit the record too. With --offline and nothing cached, verify says that it could
+only compare against the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from patcher import maturin, patches, pins, sources, trees
+from patcher.errors import PatcherError
+from patcher.patched import patched_pyo3
+from patcher.project import cargolock, resolve
+from patcher.project.discovery import Project, opened
+from patcher.project.record import Record
+from patcher.project.resolve import Inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "notes": list(self.notes),
+        }
+
+    def render(self) -> str:
+        lines = [
+            f"{'ok  ' if c.ok else 'FAIL'} {c.name}" + (f": {c.detail}" if c.detail else "")
+            for c in self.checks
+        ]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def verify(directory: Path, *, offline: bool = False) -> Report:
+    with opened(directory) as project:
+        inputs = resolve.read_inputs(project)
+        rec = inputs.record
+        if rec is None:
+            return Report(
+                (Check("applied", False, f"no {project.record_file.name}: run `patcher apply`"),)
+            )
+        checks = [Check("applied", True, f"pyo3 {rec.pyo3_version}, {rec.variant}")]
+        checks += _pin_and_patch(rec)
+        checks += _locked_release(inputs, rec)
+        checks.append(_maturin(project, rec))
+        tree_checks, notes = _trees(project, rec, offline=offline)
+        checks += tree_checks
+        checks.append(_resolution(project, inputs, rec, offline=offline))
+        return Report(tuple(checks), tuple(notes))
+
+
+def _pin_and_patch(rec: Record) -> list[Check]:
+    try:
+        pin = pins.get_pin("pyo3", rec.pyo3_version)
+        variant = patches.select_variant("pyo3", rec.pyo3_version)
+    except PatcherError as exc:
+        return [Check("pin", False, exc.message)]
+    same_pin = (pin.commit, pin.tag) == (rec.commit, rec.tag)
+    same_patch = (variant.name, variant.digest) == (rec.variant, rec.patch_sha256)
+    return [
+        Check("pin", same_pin, "" if same_pin else f"record says {rec.commit}, pin {pin.commit}"),
+        Check(
+            "patch",
+            same_patch,
+            ""
+            if same_patch
+            else f"record says {rec.variant} ({rec.patch_sha256[:12]}), this patcher has "
+            f"{variant.name} ({variant.digest[:12]}): run `patcher apply`",
+        ),
+    ]
+
+
+def _locked_release(inputs: Inputs, rec: Record) -> list[Check]:
+    if inputs.lock is None:
+        return []
+    locked = cargolock.pyo3_in(inputs.lock.text, inputs.lock.path)
+    version = locked.version if locked else "(no pyo3)"
+    same = version == rec.pyo3_version
+    return [
+        Check(
+            "lock",
+            same,
+            ""
+            if same
+            else f"Cargo.lock wants pyo3 {version}, vendored is {rec.pyo3_version}: run "
+            "`patcher refresh` (to move pyo3, `patcher update`)",
+        )
+    ]
+
+
+def _maturin(project: Project, rec: Record) -> Check:
+    try:
+        wanted = maturin.wanted_version(project)
+    except PatcherError as exc:
+        return Check("maturin", False, exc.message)
+    same = wanted == rec.maturin
+    return Check(
+        "maturin",
+        same,
+        ""
+        if same
+        else f"[build-system] requires now gets maturin {wanted or '(none)'}, the record has "
+        f"{rec.maturin or '(none)'}: run `patcher refresh`",
+    )
+
+
+def _expected(rec: Record, *, offline: bool) -> tuple[dict[str, dict[str, str]] | None, str]:
+    """Per crate, the per-file digests apply would vendor: derived from the pin and our patch."""
+    try:
+        pin = pins.get_pin("pyo3", rec.pyo3_version)
+        pristine = sources.pristine_pyo3(pin, source=rec.source, offline=offline)
+        patched = patched_pyo3(pristine, patches.select_variant("pyo3", rec.pyo3_version))
+    except PatcherError as exc:
+        return None, exc.message
+    return {c: trees.file_digests(patched.directories[c]) for c in rec.crates}, ""
+
+
+def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check], list[str]]:
+    expected, why = _expected(rec, offline=offline)
+    notes = []
+    if expected is None:
+        notes.append(
+            f"the pinned release could not be derived ({why}): the vendored trees were compared "
+            "with the digests in pyo3-patcher.lock only, which whoever edits a tree can edit too; "
+            "run verify without --offline (or with a filled cache) for the full check"
+        )
+    checks = []
+    for crate in rec.crates:
+        tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
+        if not tree.is_dir():
+            checks.append(Check(f"tree {crate}", False, f"{rec.tree_rel(crate)} is missing"))
+            continue
+        actual = trees.file_digests(tree)
+        if expected is None:
+            same = trees.tree_digest(actual) == rec.digests[crate]
+            checks.append(
+                Check(f"tree {crate}", same, "" if same else "differs from the recorded digest")
+            )
+            continue
+        diff = trees.diff_digests(expected[crate], actual)
+        named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
+        recorded = trees.tree_digest(expected[crate]) == rec.digests[crate]
+        if not recorded:
+            named = "; ".join(
+                filter(
+                    None,
+                    [
+                        named,
+                        "pyo3-patcher.lock's digest was edited (it does not match "
+                        "the pinned release and patch)",
+                    ],
+                )
+            )
+        checks.append(Check(f"tree {crate}", not named, named))
+    return checks, notes
+
+
+def _resolution(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> Check:
+    name = "cargo resolves pyo3 to the vendored trees"
+    dirs = {c: project.workspace_root / rec.tree_rel(c) for c in rec.crates}
+    try:
+        resolution = resolve.resolve(
+            project, inputs.manifest.text, inputs.lock, dirs, offline=offline, locked=True
+        )
+    except PatcherError as exc:
+        first = str(exc).splitlines()[0]
+        return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)")
+    return Check(name, not resolution.problems, "; ".join(resolution.problems))
