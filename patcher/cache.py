@@ -23,7 +23,7 @@ from pathlib import Path
 import filelock
 import platformdirs
 
-from patcher.errors import BusyError, CacheError
+from patcher.errors import BusyError, CacheError, ToolError
 
 ENV_VAR = "PYO3_PATCHER_CACHE_DIR"
 LOCK_TIMEOUT_S = 30 * 60  # a cold maturin build under the lock may take this long
@@ -54,6 +54,27 @@ def writing(path: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise _cache_error(path, exc) from exc
+
+
+_DISK_TROUBLE = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+}
+
+
+@contextlib.contextmanager
+def tool_writing(path: Path) -> Iterator[None]:
+    """A program (git, cargo) that fails to write the cache because the disk is full or
+    read-only is a cache problem, not the program's: say so, with a hint."""
+    try:
+        yield
+    except ToolError as exc:
+        said = exc.stdout + exc.stderr
+        for text, number in _DISK_TROUBLE.items():
+            if text in said:
+                raise _cache_error(path, OSError(number, text)) from exc
+        raise
 
 
 def root() -> Path:

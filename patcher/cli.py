@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ from patcher import __version__
 from patcher.errors import PatcherError, UsageError
 
 BUG_EXIT = 70
+_DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in _DISK_TROUBLE:
+            # a full or read-only disk is never our bug, wherever it shows first
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"error: {exc.strerror}{where}", file=sys.stderr)
+            print(
+                "hint: free some disk space (or make it writable), then run again", file=sys.stderr
+            )
+            return 1
         fd, path = tempfile.mkstemp(prefix="pyo3-patcher-crash-", suffix=".log")
         with os.fdopen(fd, "w", encoding="utf-8") as log:
             log.write(traceback.format_exc())

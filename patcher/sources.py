@@ -170,7 +170,7 @@ def export_pinned(pin: Pin, url: str, dest: Path) -> None:
     shallowly, tag checked, when the commit is not there yet)."""
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     repo_dir = cache.root() / "git" / f"{pin.upstream}-{key}.git"
-    with cache.locked(repo_dir):
+    with cache.locked(repo_dir), cache.tool_writing(repo_dir):
         if not git.has_commit(repo_dir, pin.commit):
             git.fetch_pinned(
                 repo_dir,

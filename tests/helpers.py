@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -136,13 +137,33 @@ def write_crate(directory: Path, name: str, deps: str, extra: str = "") -> None:
     )
 
 
-def snapshot(root: Path, skip: tuple[str, ...] = ("target",)) -> dict[str, tuple[bytes, int]]:
-    """Every file under root with its bytes and mtime (ns)."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if rel.parts and rel.parts[0] in skip:
-            continue
-        if path.is_file():
-            found[rel.as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
-    return found
+def snapshot(
+    root: Path, skip: tuple[str, ...] = ("target",)
+) -> dict[str, tuple[bytes, int] | tuple[str, str]]:
+    """Every file under root with its bytes and mtime (ns), and every symbolic link with its
+    target (never followed), by relative path; top-level names in `skip` are left out."""
+    found: dict[str, tuple[bytes, int] | tuple[str, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        if base == root:
+            dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in sorted(dirnames + filenames):
+            path = base / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[rel] = ("link", os.readlink(path))
+            elif path.is_file():
+                found[rel] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return dict(sorted(found.items()))
+
+
+def copy_example(where: Path, name: str = "example") -> Path:
+    """A fresh copy of the bundled example project (without build output or vendored trees)."""
+    project = where / name
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    return project
+
+
+def bytes_of(snap: dict[str, tuple[bytes, int] | tuple[str, str]]) -> dict[str, object]:
+    """A snapshot without mtimes: what `remove` must give back."""
+    return {k: v[0] for k, v in snap.items()}

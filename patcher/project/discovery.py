@@ -167,7 +167,8 @@ def discover(directory: Path) -> Project:
             f"[tool.maturin] manifest-path = {manifest_setting!r} is absolute",
             hint="name the crate's Cargo.toml relative to pyproject.toml",
         )
-    manifest = Path(os.path.realpath(directory / manifest_setting))
+    # not resolved: a Cargo.toml that is a symbolic link is found by the fence when we write
+    manifest = Path(os.path.normpath(directory / manifest_setting))
     if not manifest.is_file():
         raise ProjectError(
             f"no Cargo.toml at {manifest}",
@@ -176,12 +177,18 @@ def discover(directory: Path) -> Project:
         )
     textfile.read_toml(manifest)  # a clear error for malformed TOML before cargo's
     workspace = Workspace.load(manifest)
-    root = Path(os.path.realpath(workspace.root))
-    if not (_inside(directory, root) or _inside(manifest, directory)):
+    root = workspace.root
+    real_root = Path(os.path.realpath(root))
+    if not (_inside(directory, real_root) or _inside(real_root, directory)):
         raise ProjectError(
-            f"the crate {manifest} belongs to a workspace at {root}, outside the project "
+            f"the crate {manifest} belongs to a workspace at {real_root}, outside the project "
             f"{directory}",
             hint="point [tool.maturin] manifest-path at a crate inside the project",
+        )
+    if real_root != root:
+        raise ProjectError(
+            f"the workspace root {root} is reached through a symbolic link (it is {real_root})",
+            hint="run patcher on the real path of the project",
         )
     work_tree = git.work_tree_of(directory)
     if work_tree is not None and not _inside(root, Path(os.path.realpath(work_tree))):
@@ -194,14 +201,7 @@ def discover(directory: Path) -> Project:
     if root_manifest != manifest:
         textfile.read_toml(root_manifest)
     config = _config(ours, pyproject)
-    return Project(
-        directory,
-        pyproject,
-        manifest,
-        dataclasses.replace(workspace, root=root),
-        config,
-        requires,
-    )
+    return Project(directory, pyproject, manifest, workspace, config, requires)
 
 
 def project_lock_path(project: Project) -> Path:

@@ -156,8 +156,10 @@ def parse(doc: Mapping[str, Any], path: Path) -> Record:
     if fmt not in READABLE_FORMATS:
         newer = fmt > FORMAT
         raise ProjectError(
-            f"{path.name} has format {fmt}, which this pyo3-patcher does not know",
-            hint="it was written by a newer pyo3-patcher: upgrade pyo3-patcher" if newer else _HINT,
+            f"{path.name} has format {fmt}; this pyo3-patcher reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}"
+            + (" (the file was written by a newer pyo3-patcher)" if newer else ""),
+            hint="upgrade pyo3-patcher (`pip install -U pyo3-patcher`)" if newer else _HINT,
         )
     return _parse_v1(doc, reader) if fmt == 1 else _parse_v2(doc, reader)
 
@@ -329,5 +331,7 @@ def _vendor_dir(doc: Mapping[str, Any], r: _Reader) -> str:
     value = r.string(doc, "vendor-dir", None)
     try:
         return check_relative(value, what="vendor-dir")
-    except ProjectError as exc:
-        raise r.fail("vendor-dir", exc.message) from None
+    except ProjectError:
+        raise r.fail(
+            "vendor-dir", f"must be a relative path inside the workspace (got {value!r})"
+        ) from None

@@ -49,8 +49,9 @@ class RecoveryError(ProjectError):
 
 
 def fault_point(step: str) -> None:
-    """Tests make a named step fail: an error, Ctrl-C, a full disk, or kill -9."""
-    if os.environ.get(FAULT_ENV) != step:
+    """Tests make named steps fail (a comma-separated list): an error, Ctrl-C, a full disk,
+    or kill -9."""
+    if step not in os.environ.get(FAULT_ENV, "").split(","):
         return
     kind = os.environ.get(FAULT_KIND_ENV, "error")
     if kind == "interrupt":
