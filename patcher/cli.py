@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     from patcher.commands import matrix as matrix_cmd
     from patcher.commands import refresh as refresh_cmd
     from patcher.commands import remove as remove_cmd
+    from patcher.commands import update as update_cmd
     from patcher.commands import verify as verify_cmd
 
     parser = _Parser(
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     apply_cmd.register(sub)
     refresh_cmd.register(sub)
+    update_cmd.register(sub)
     remove_cmd.register(sub)
     verify_cmd.register(sub)
     env_cmd.register(sub)

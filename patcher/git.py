@@ -125,6 +125,54 @@ def work_tree_of(path: Path) -> Path | None:
     return Path(str(out).strip()) if str(out).strip() else None
 
 
+def _with_paths(work_tree: Path, args: list[str], paths: list[str]) -> str:
+    """Run `git ARGS --stdin -z` in `work_tree` with `paths` on its standard input; its
+    output (exit 1, "nothing matched", is not an error)."""
+    with clean_env(), tempfile.TemporaryFile() as stdin:
+        stdin.write("".join(p + "\0" for p in paths).encode("utf-8"))
+        stdin.seek(0)
+        try:
+            status, out, err = gitpython.Git(str(work_tree)).execute(
+                ["git", *args, "--stdin", "-z"],
+                istream=stdin,
+                with_extended_output=True,
+                with_exceptions=False,
+                strip_newline_in_stdout=False,
+            )
+        except GitCommandNotFound as exc:
+            raise _git_missing(exc) from exc
+    if status not in (0, 1):
+        raise ToolError(
+            f"git {args[0]} failed in {work_tree}",
+            cmd=("git", *args, "--stdin", "-z"),
+            returncode=int(status),
+            stderr=str(err),
+        )
+    return str(out)
+
+
+def check_ignored(work_tree: Path, paths: list[str]) -> list[str]:
+    """Those of `paths` that the ignore rules of `work_tree` exclude (tracked or not)."""
+    if not paths:
+        return []
+    out = _with_paths(work_tree, ["check-ignore", "--no-index"], paths)
+    return [p for p in out.split("\0") if p]
+
+
+def check_attributes(
+    work_tree: Path, paths: list[str], names: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    """The git attributes `names` of each of `paths` in `work_tree` ("unspecified", "unset",
+    "set" or a value)."""
+    if not paths:
+        return {}
+    out = _with_paths(work_tree, ["check-attr", *names], paths).split("\0")
+    found: dict[str, dict[str, str]] = {}
+    for path, name, value in zip(out[0::3], out[1::3], out[2::3]):
+        found.setdefault(path, {})[name] = value
+    return found
+
+
 def fetch_pinned(
     repo_dir: Path, url: str, *, tag: str, commit: str, expected_tag_commit: str
 ) -> None:

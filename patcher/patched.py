@@ -16,9 +16,9 @@ from patcher.pins import Pin
 from patcher.project import vendor
 from patcher.sources import Crate, PristineSource
 
-# Bumped whenever the vendored form of a tree changes (the marker file, dropped files), so
-# that older cache entries are not mistaken for the current form.
-VENDORED_FORM = "v2"
+# Bumped whenever the vendored form of a tree changes (the marker file, the crates' own git
+# rule files left out), so that older cache entries are not mistaken for the current form.
+VENDORED_FORM = "v3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
         with cache.building(entry) as tmp:
             outcome = _patch_into(pristine, checked, tmp)
             for crate in pristine.crates:
-                vendor.add_marker(tmp / crate.name, crate.name, pin.version)
+                vendor.finish_tree(tmp / crate.name, crate.name, pin.version)
             digests = {c.name: trees.digest_of(tmp / c.name) for c in pristine.crates}
             (tmp / "patched.json").write_text(
                 json.dumps({"outcome": outcome, "digests": digests}, indent=2) + "\n",

@@ -11,15 +11,16 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from patcher import maturin, patches, pins, sources, trees
+from patcher import git, maturin, patches, pins, sources, trees
 from patcher.errors import ProjectError
 from patcher.patched import PatchedSource, patched_pyo3
-from patcher.project import manifest, plan, record, resolve, vendor
+from patcher.project import gains, manifest, plan, record, resolve, vendor
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project, opened
 from patcher.project.plan import FileChange, Plan, TreeChange
 from patcher.project.record import Record, RegistryEntry
 from patcher.project.resolve import Inputs
+from patcher.project.textfile import TextFile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +65,47 @@ def run_apply(directory: Path, options: Options, *, version: str | None = None) 
         result = plan_apply(project, inputs, locked, release, options.force)
         staged = stage(result, inputs, release, offline=options.offline)
         if not options.dry_run:
-            plan.commit(staged.plan)
+            staged = commit(staged)
         return staged
+
+
+def commit(result: Result) -> Result:
+    """Carry out the staged plan; then say what git would still do to the vendored files."""
+    plan.commit(result.plan)
+    warnings = git_warnings(result.plan.project, result.record)
+    return dataclasses.replace(
+        result, plan=dataclasses.replace(result.plan, notes=(*result.plan.notes, *warnings))
+    )
+
+
+def git_warnings(project: Project, rec: Record) -> list[str]:
+    """Where the user's git would still drop or alter a vendored file (ignore rules on the
+    vendor folder itself, `.git/info/attributes`): the clone would not build the same."""
+    work_tree = git.work_tree_of(project.workspace_root)
+    if work_tree is None:
+        return []
+    base = project.workspace_root.relative_to(work_tree)
+    paths = [(base / rel).as_posix() for rel in vendor.root_files(rec.vendor_dir)]
+    for crate in rec.crates:
+        tree = project.workspace_root / rec.tree_rel(crate)
+        paths += [(base / rec.tree_rel(crate) / f).as_posix() for f in trees.file_digests(tree)]
+    ignored, altered = vendor.git_problems(work_tree, paths)
+    warnings = []
+    if ignored:
+        warnings.append(
+            f"git would leave {len(ignored)} vendored files out of a commit (e.g. {ignored[0]}): "
+            f"an ignore rule excludes the {rec.vendor_dir} folder itself; add "
+            f"`!/{(base / rec.vendor_dir).as_posix()}/` to your .gitignore (see `git "
+            f"check-ignore -v {ignored[0]}`)"
+        )
+    if altered:
+        warnings.append(
+            f"git would store or check out {len(altered)} vendored files with other bytes "
+            f"(e.g. {altered[0]}): a rule overrides the {rec.vendor_dir}/.gitattributes patcher "
+            "wrote (see `git check-attr -a` on it; `.git/info/attributes` wins over every "
+            "file in the tree)"
+        )
+    return warnings
 
 
 def prepare(project: Project, previous: Record | None, version: str, options: Options) -> Release:
@@ -109,8 +149,8 @@ def plan_apply(
     version = release.version
     wanted = {c: record.tree_rel(vendor_dir, c, version) for c in locked.crates}
     changes = _tree_changes(project, previous, wanted, release.patched)
-    mkdirs = () if (root / vendor_dir).is_dir() else (vendor_dir,)
     project.fence.check(vendor_dir, what="vendor-dir")
+    mkdirs = () if (root / vendor_dir).is_dir() else (vendor_dir,)
 
     edit = manifest.plan_entries(
         inputs.manifest.text,
@@ -140,14 +180,19 @@ def plan_apply(
         registry=_registry(locked, version, previous),
         replaced=edit.replaced,
     )
-    files = []
+    files = [
+        change
+        for rel, data in vendor.root_files(vendor_dir).items()
+        if (change := _file_change(project, root / rel, data)).old != change.new
+    ]
+    rmdirs: tuple[str, ...] = ()
+    if previous is not None and previous.vendor_dir != vendor_dir:
+        files += _drop_root_files(project, previous.vendor_dir)
+        rmdirs = (previous.vendor_dir,)
     new_manifest = inputs.manifest.encode(edit.text)
     if new_manifest != inputs.manifest.raw:
         files.append(_file_change(project, project.workspace_manifest, new_manifest))
     record_change = _file_change(project, project.record_file, new_record.render().encode("utf-8"))
-    rmdirs: tuple[str, ...] = ()
-    if previous is not None and previous.vendor_dir != vendor_dir:
-        rmdirs = (previous.vendor_dir,)
     summary = (
         f"pyo3 {version} ({pin.tag} @ {pin.commit[:12]}), variant {new_record.variant}: "
         f"{new_record.outcome}; source: {new_record.source}"
@@ -155,13 +200,23 @@ def plan_apply(
     the_plan = Plan(
         project,
         summary,
-        mkdirs=mkdirs if changes else (),
+        mkdirs=mkdirs,
         trees=tuple(changes),
         files=tuple(files),
         record=record_change if record_change.old != record_change.new else None,
         rmdirs=rmdirs,
     )
     return Result(the_plan, previous, new_record, edit.text)
+
+
+def _drop_root_files(project: Project, vendor_dir: str) -> list[FileChange]:
+    """Our files in a vendor folder we leave: those that still say what we wrote."""
+    changes = []
+    for rel, data in vendor.root_files(vendor_dir).items():
+        path = project.fence.check(rel)
+        if path.is_file() and path.read_bytes() == data:
+            changes.append(FileChange(rel, data, None))
+    return changes
 
 
 def _file_change(project: Project, path: Path, new: bytes) -> FileChange:
@@ -197,14 +252,29 @@ def _tree_changes(
     return changes
 
 
-def stage(result: Result, inputs: Inputs, release: Release, *, offline: bool) -> Result:
-    """Let cargo resolve the planned manifest in a shadow; add the Cargo.lock it writes."""
+def stage(
+    result: Result,
+    inputs: Inputs,
+    release: Release,
+    *,
+    offline: bool,
+    base: TextFile | None = None,
+) -> Result:
+    """Let cargo resolve the planned manifest in a shadow, from the project's Cargo.lock (or
+    `base`, where update moved it); add the Cargo.lock cargo writes, and what the patch saves."""
     the_plan = result.plan
     dirs = {c: release.patched.directories[c] for c in result.record.crates}
     resolution = resolve.resolve(
-        the_plan.project, result.manifest_text, inputs.lock, dirs, offline=offline
+        the_plan.project,
+        result.manifest_text,
+        base if base is not None else inputs.lock,
+        dirs,
+        offline=offline,
     )
     resolve.require_resolved(resolution)
+    the_plan = dataclasses.replace(
+        the_plan, notes=(*the_plan.notes, *gains.notes(the_plan.project, resolution.metadata))
+    )
     if inputs.lock is not None and resolution.lock is not None:
         the_plan = the_plan.with_file(
             FileChange(

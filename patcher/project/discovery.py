@@ -51,6 +51,7 @@ class Project:
     workspace: Workspace
     config: Config
     build_requires: tuple[str, ...]
+    maturin_features: tuple[str, ...] = ()  # [tool.maturin] features
 
     @property
     def workspace_root(self) -> Path:
@@ -201,7 +202,13 @@ def discover(directory: Path) -> Project:
     if root_manifest != manifest:
         textfile.read_toml(root_manifest)
     config = _config(ours, pyproject)
-    return Project(directory, pyproject, manifest, workspace, config, requires)
+    features = maturin.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise ProjectError(
+            f"{pyproject}: [tool.maturin] features must be a list of strings",
+            hint="fix [tool.maturin] in pyproject.toml",
+        )
+    return Project(directory, pyproject, manifest, workspace, config, requires, tuple(features))
 
 
 def project_lock_path(project: Project) -> Path:

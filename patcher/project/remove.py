@@ -58,6 +58,10 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
         record.replaced,
     )
     files = []
+    for rel, data in vendor.root_files(record.vendor_dir).items():
+        path = project.fence.check(rel)
+        if path.is_file() and path.read_bytes() == data:  # changed by the user: theirs now
+            files.append(FileChange(rel, data, None))
     new_manifest = inputs.manifest.encode(text)
     if new_manifest != inputs.manifest.raw:
         files.append(

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from patcher import cargo
-from patcher.errors import PatchError, ProjectError
-from patcher.project import cargolock, record, textfile
+from packaging.version import Version
+
+from patcher import cargo, pins
+from patcher.errors import PatchError, ProjectError, ToolError
+from patcher.project import cargolock, manifest, record, textfile
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project
 from patcher.project.record import Record
@@ -75,6 +77,7 @@ def _current_trees(project: Project, rec: Record | None) -> dict[str, Path]:
 class Resolution:
     lock: bytes | None  # the Cargo.lock cargo wrote in the shadow (None: the project keeps none)
     problems: tuple[str, ...]  # why the pyo3 crates do not all resolve to our trees
+    metadata: dict[str, Any]  # what `cargo metadata` said of the graph
 
 
 def resolve(
@@ -93,6 +96,10 @@ def resolve(
     ) as shadow:
         data, stderr = shadow.metadata(locked=locked and lock is not None, offline=offline)
         new_lock = shadow.lock() if lock is not None else None
+        for pkg in data["packages"]:  # the project's own paths, not the shadow's
+            pkg["manifest_path"] = str(shadow.to_project(Path(pkg["manifest_path"])))
+            for target in pkg.get("targets", []):
+                target["src_path"] = str(shadow.to_project(Path(target["src_path"])))
     problems = [
         line.strip()
         for line in stderr.splitlines()
@@ -102,7 +109,7 @@ def resolve(
     if new_lock is not None and lock is not None:
         # cargo writes LF without a byte-order mark; keep the file's own conventions
         new_lock = lock.encode(textfile.decode(lock.path, new_lock).text)
-    return Resolution(new_lock, tuple(problems))
+    return Resolution(new_lock, tuple(problems), data)
 
 
 def pyo3_outside(metadata: dict[str, Any], trees: Mapping[str, Path]) -> list[str]:
@@ -126,3 +133,100 @@ def require_resolved(resolution: Resolution) -> None:
             hint="a requirement in the workspace excludes the vendored release; check "
             "`cargo tree -i pyo3` and your pyo3 requirements",
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Unpatched:
+    """The project as it would be without us: our entries taken out (a user's entry that
+    apply --force replaced put back), and Cargo.lock given back its registry lines."""
+
+    manifest_text: str
+    lock: TextFile | None
+
+
+def unpatched(inputs: Inputs) -> Unpatched:
+    rec = inputs.record
+    if rec is None:
+        return Unpatched(inputs.manifest.text, inputs.lock)
+    text = manifest.remove_entries(
+        inputs.manifest.text, rec.entries, rec.created_patch_table, rec.separator, rec.replaced
+    )
+    lock = inputs.lock
+    if lock is not None:
+        restored = cargolock.restore_registry(lock.text, rec.pyo3_version, rec.registry)
+        lock = dataclasses.replace(lock, raw=lock.encode(restored), text=restored)
+    return Unpatched(text, lock)
+
+
+def _top_crate(crates: tuple[str, ...]) -> str:
+    """The crate to name to `cargo update -p`: the others move with it (exact pins)."""
+    return next(c for c in ("pyo3", "pyo3-ffi", "pyo3-macros", "pyo3-build-config") if c in crates)
+
+
+def moved_to(
+    project: Project,
+    view: Unpatched,
+    crates: tuple[str, ...],
+    version: str | None,
+    *,
+    offline: bool,
+) -> tuple[LockedPyo3, bytes] | None:
+    """Where `cargo update -p pyo3 [--precise VERSION]` takes the unpatched project (in a
+    shadow): the release with the registry lines of its crates, and the Cargo.lock cargo
+    wrote. None: the requirements of the workspace exclude VERSION."""
+    lock = view.lock.raw if view.lock is not None else None
+    with Shadow(project.workspace, view.manifest_text, lock, {}) as shadow:
+        if lock is None:
+            shadow.update([], offline=offline)  # a lock to move from
+        args = ["-p", _top_crate(crates)]
+        if version is not None:
+            args += ["--precise", version]
+        code, said = shadow.update(args, offline=offline, check=False)
+        if code != 0:
+            if version is None:
+                raise ToolError(
+                    "cargo could not update pyo3 in a scratch copy of the workspace",
+                    hint="see cargo's message above",
+                    cmd=("cargo", "update", *args),
+                    returncode=code,
+                    stderr=said,
+                )
+            return None
+        new_lock = shadow.lock()
+    assert new_lock is not None
+    locked = cargolock.pyo3_in(new_lock.decode("utf-8"), project.cargo_lock)
+    return (locked, new_lock) if locked is not None else None
+
+
+def newest_pinned(
+    project: Project, view: Unpatched, crates: tuple[str, ...], current: str, *, offline: bool
+) -> tuple[LockedPyo3, bytes] | None:
+    """The newest pinned, not yanked pyo3 release after `current` that the workspace's
+    requirements allow (cargo decides, in a shadow); None when there is none."""
+    newest = moved_to(project, view, crates, None, offline=offline)
+    if newest is None:
+        return None
+    top = Version(newest[0].version)
+    candidates = sorted(
+        (
+            version
+            for version, pin in pins.load_pins("pyo3").items()
+            if not pin.yanked and Version(current) < Version(version) <= top
+        ),
+        key=Version,
+        reverse=True,
+    )
+    for version in candidates:
+        found = newest if version == newest[0].version else None
+        found = found or moved_to(project, view, crates, version, offline=offline)
+        if found is not None:
+            return found
+    return None
+
+
+def lock_file(project: Project, raw: bytes, like: TextFile | None) -> TextFile:
+    """Cargo.lock bytes cargo wrote, as a TextFile in the conventions of the project's."""
+    text = textfile.decode(project.cargo_lock, raw).text
+    if like is None:
+        return textfile.decode(project.cargo_lock, raw)
+    return dataclasses.replace(like, raw=like.encode(text), text=text)

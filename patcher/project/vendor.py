@@ -1,20 +1,46 @@
-"""The vendored trees in a project, and how we know a folder there is ours.
+"""The vendored folder in a project: its trees, how we know a folder there is ours, and how
+it survives being committed to git and cloned.
 
 Each vendored crate folder carries a marker file naming the crate and release; patcher
 replaces or deletes a folder only when the marker says it made it (or, for a folder vendored
 by the first release, which wrote no marker, when its content is exactly what the record
 says). Anything else in the vendor folder belongs to the user and is refused with a hint.
+
+Git: a published crate may carry its own `.gitattributes` (pyo3 0.29: `* text=auto eol=lf`,
+beside files with CRLF endings) and `.gitignore` files (pyo3 0.26: `emscripten/.gitignore`
+naming a file the crate contains), and the user's repository has rules of its own (`*.txt`,
+`**/Cargo.lock`, `* text=auto`). Committed as they are, such trees come back from a clone
+with files converted or missing. So the vendored form of a tree leaves the crates' own
+`.gitattributes` and `.gitignore` out (they only steer git), and the vendor folder carries
+ours: `* -text ...` (store every byte as it is, no filters) and `!*` (ignore nothing). A
+deeper rule file wins over a shallower one, so ours override the repository's; only
+`.git/info/attributes`, or an ignore rule on the vendor folder itself, can still interfere,
+and `git_problems` finds those so that apply can warn.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from patcher import trees
+from patcher import git, trees
 from patcher.errors import ProjectError
 from patcher.project.record import Record
 
 MARKER = ".pyo3-patcher-tree"
+GIT_FILES = (".gitattributes", ".gitignore")  # what a vendored tree leaves out
+ROOT_FILES = {
+    ".gitattributes": (
+        "# pyo3-patcher: store the vendored sources byte for byte (no line-ending conversion,\n"
+        "# no filters), whatever the rest of the repository says.\n"
+        "* -text -eol -crlf -ident -filter -working-tree-encoding\n"
+    ),
+    ".gitignore": (
+        "# pyo3-patcher: commit every vendored file, whatever ignore rules apply elsewhere.\n!*\n"
+    ),
+}
+# attributes that would make git store or check out a vendored file with other bytes
+_ALTERING = ("text", "eol", "crlf", "ident", "filter", "working-tree-encoding")
 
 
 def marker_text(crate: str, version: str) -> str:
@@ -24,8 +50,31 @@ def marker_text(crate: str, version: str) -> str:
     )
 
 
-def add_marker(tree: Path, crate: str, version: str) -> None:
+def finish_tree(tree: Path, crate: str, version: str) -> None:
+    """Turn a patched crate tree into its vendored form: without the crate's own git rule
+    files, with our marker."""
+    for dirpath, _dirnames, filenames in os.walk(tree):
+        for name in filenames:
+            if name in GIT_FILES:
+                (Path(dirpath) / name).unlink()
     (tree / MARKER).write_text(marker_text(crate, version), encoding="utf-8")
+
+
+def root_files(vendor_dir: str) -> dict[str, bytes]:
+    """Our files in the vendor folder itself, by path relative to the workspace root."""
+    return {f"{vendor_dir}/{name}": text.encode("utf-8") for name, text in ROOT_FILES.items()}
+
+
+def git_problems(work_tree: Path, paths: list[str]) -> tuple[list[str], list[str]]:
+    """Of `paths` (relative to the git work tree), those git would leave out of a commit,
+    and those it would store or check out with other bytes."""
+    ignored = git.check_ignored(work_tree, paths)
+    altered = []
+    for path, attributes in git.check_attributes(work_tree, paths, _ALTERING).items():
+        if any(value not in ("unset", "unspecified") for value in attributes.values()):
+            shown = ", ".join(f"{k}={v}" for k, v in attributes.items() if v != "unspecified")
+            altered.append(f"{path} ({shown})")
+    return ignored, altered
 
 
 def is_ours(tree: Path, crate: str, version: str, record: Record | None = None) -> bool:

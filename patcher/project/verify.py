@@ -16,7 +16,7 @@ from typing import Any
 from patcher import maturin, patches, pins, sources, trees
 from patcher.errors import PatcherError
 from patcher.patched import patched_pyo3
-from patcher.project import cargolock, resolve
+from patcher.project import cargolock, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
@@ -68,8 +68,40 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         checks.append(_maturin(project, rec))
         tree_checks, notes = _trees(project, rec, offline=offline)
         checks += tree_checks
+        checks.append(_git_rules(project, rec))
         checks.append(_resolution(project, inputs, rec, offline=offline))
+        notes += _newer(project, inputs, rec, offline=offline)
         return Report(tuple(checks), tuple(notes))
+
+
+def _git_rules(project: Project, rec: Record) -> Check:
+    """Our .gitattributes and .gitignore in the vendor folder: without them a commit and a
+    clone can change or drop vendored files."""
+    wrong = []
+    for rel, data in vendor.root_files(rec.vendor_dir).items():
+        path = project.fence.check(rel)
+        if not path.is_file() or path.read_bytes() != data:
+            wrong.append(rel)
+    return Check(
+        f"git rules in {rec.vendor_dir}",
+        not wrong,
+        f"{', '.join(wrong)} missing or changed: run `patcher apply`" if wrong else "",
+    )
+
+
+def _newer(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> list[str]:
+    """A note (never a failure) when a newer pinned release is allowed by the requirements."""
+    try:
+        view = resolve.unpatched(inputs)
+        newer = resolve.newest_pinned(project, view, rec.crates, rec.pyo3_version, offline=offline)
+    except PatcherError:
+        return []  # e.g. offline without the index: nothing to say
+    if newer is None:
+        return []
+    version = newer[0].version
+    return [
+        f"pyo3 {version} is pinned and your requirements allow it: `patcher update` moves to it"
+    ]
 
 
 def _pin_and_patch(rec: Record) -> list[Check]:
