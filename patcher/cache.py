@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import filelock
 import platformdirs
 
 from patcher.errors import BusyError, CacheError, ToolError
 
+T = TypeVar("T")
 ENV_VAR = "PYO3_PATCHER_CACHE_DIR"
 LOCK_TIMEOUT_S = 30 * 60  # a cold maturin build under the lock may take this long
 
@@ -126,6 +129,25 @@ def discard(entry: Path, why: str) -> None:
     print(f"warning: cache entry {entry.name} {why}; fetching it again", file=sys.stderr)
     with writing(entry):
         remove(entry)
+
+
+def read_entry(entry: Path, meta_name: str, parse: Callable[[Any], T]) -> T | None:
+    """The parsed metadata file of a cache entry, or None: when there is no entry, and (after
+    discarding it) when it is not a folder, lacks its metadata, or `parse` fails on it."""
+    if not os.path.lexists(entry):
+        return None
+    if entry.is_symlink() or not entry.is_dir():
+        discard(entry, "is not a folder")
+        return None
+    meta_path = entry / meta_name
+    if not meta_path.is_file():
+        discard(entry, "is incomplete")
+        return None
+    try:
+        return parse(json.loads(meta_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        discard(entry, "has damaged metadata")
+        return None
 
 
 def remove(path: Path) -> None:

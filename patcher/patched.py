@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from patcher import cache, maturin, patches, sources, trees
 from patcher.errors import PatchError
@@ -63,25 +63,18 @@ def patched_pyo3(pristine: PristineSource, variant: Variant) -> PatchedSource:
 
 def _load(pristine: PristineSource, variant: Variant, entry: Path) -> PatchedSource | None:
     """The cached patched trees, if whole and matching their digests; else discarded."""
-    if os.path.lexists(entry) and (entry.is_symlink() or not entry.is_dir()):
-        cache.discard(entry, "is not a folder")
-        return None
-    meta_path = entry / "patched.json"
-    if not meta_path.is_file():
-        if os.path.lexists(entry):
-            cache.discard(entry, "is incomplete")
-        return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        outcome = meta["outcome"]
+    names = sorted(c.name for c in pristine.crates)
+
+    def parse(meta: Any) -> tuple[str, dict[str, str]]:
         digests = {str(k): str(v) for k, v in meta["digests"].items()}
-        if outcome not in ("patched", "upstream") or sorted(digests) != sorted(
-            c.name for c in pristine.crates
-        ):
+        if meta["outcome"] not in ("patched", "upstream") or sorted(digests) != names:
             raise ValueError("unexpected outcome or crates")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        cache.discard(entry, "has damaged metadata")
+        return str(meta["outcome"]), digests
+
+    found = cache.read_entry(entry, "patched.json", parse)
+    if found is None:
         return None
+    outcome, digests = found
     dirs = {name: entry / name for name in digests}
     for name, directory in dirs.items():
         if not directory.is_dir() or trees.digest_of(directory) != digests[name]:

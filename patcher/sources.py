@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from patcher import cache, cargo, git, trees
 from patcher.errors import PatcherError, SourceError
@@ -114,28 +115,22 @@ def pristine_pyo3(
 
 def _load_entry(pin: Pin, entry: Path, url: str, must: bool = False) -> PristineSource | None:
     """The cached entry, if whole and matching its digests; a damaged one is discarded."""
-    if os.path.lexists(entry) and (entry.is_symlink() or not entry.is_dir()):
-        cache.discard(entry, "is not a folder")
-        return None
-    meta_path = entry / "source.json"
-    if not meta_path.is_file():
-        if must:
-            raise SourceError(f"cache entry {entry} is incomplete")
-        if os.path.lexists(entry):
-            cache.discard(entry, "is incomplete")
-        return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        origin = meta["origin"]
+
+    def parse(meta: Any) -> tuple[str, str, dict[str, tuple[str, str]]]:
         listed = {
             str(name): (str(info["path_in_vcs"]), str(info["digest"]))
             for name, info in meta["crates"].items()
         }
-        if origin not in ("git", "crates.io") or sorted(listed) != sorted(PYO3_CRATES):
+        if meta["origin"] not in ("git", "crates.io") or sorted(listed) != sorted(PYO3_CRATES):
             raise ValueError("unexpected origin or crates")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        cache.discard(entry, "has damaged metadata")
+        return str(meta["origin"]), str(meta.get("url", url)), listed
+
+    found = cache.read_entry(entry, "source.json", parse)
+    if found is None:
+        if must:
+            raise SourceError(f"cache entry {entry} is incomplete")
         return None
+    origin, meta_url, listed = found
     crates = []
     for name, (path_in_vcs, digest) in sorted(listed.items()):
         directory = entry / name
@@ -145,9 +140,7 @@ def _load_entry(pin: Pin, entry: Path, url: str, must: bool = False) -> Pristine
             cache.remove(entry)
             return None
         crates.append(Crate(name, pin.version, path_in_vcs, directory))
-    return PristineSource(
-        pin=pin, origin=origin, url=str(meta.get("url", url)), crates=tuple(crates)
-    )
+    return PristineSource(pin=pin, origin=origin, url=meta_url, crates=tuple(crates))
 
 
 def _write_meta(dest: Path, pin: Pin, origin: str, url: str, paths: dict[str, str]) -> None:

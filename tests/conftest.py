@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, copy_example, run_patcher
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,3 +31,15 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may touch the user's real cache."""
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(shared_cache))
+
+
+@pytest.fixture(scope="session")
+def applied_template(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
+    """The example, patched once per session; tests copy it (shutil.copytree, symlinks=True)
+    rather than apply again."""
+    project = copy_example(tmp_path_factory.mktemp("applied"))
+    result = run_patcher(
+        "apply", "--project", project, env={"PYO3_PATCHER_CACHE_DIR": str(shared_cache)}
+    )
+    assert result.returncode == 0, result.stderr
+    return project

@@ -445,14 +445,6 @@ CASES: dict[str, Case] = {
 }
 
 
-@pytest.fixture(scope="module")
-def applied_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_example(tmp_path_factory.mktemp("applied"))
-    result = run_patcher("apply", "--project", project)
-    assert result.returncode == 0, result.stderr
-    return project
-
-
 def _normalize(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp), "<tmp>").replace(str(Path.home()), "~")
     return re.sub(r"/tmp/[\w./-]+", "<tmp>", text)

@@ -144,13 +144,10 @@ def plan_entries(
             _check(text, edit, wanted, owned, created_table, separator, replaced)
             return edit
     assert table is not None
-    for name in sorted(set(owned) - set(wanted)):
-        current = table.get(name)
-        if current is not None and _is_ours(current, owned[name]):
-            if name in replaced:
-                table[name] = tomlkit.parse(f"x = {replaced.pop(name)}\n")["x"]
-            else:
-                del table[name]
+    dropped = sorted(set(owned) - set(wanted))
+    _take_out(table, dropped, owned, replaced)
+    for name in dropped:
+        replaced.pop(name, None)  # given back: no longer ours to restore
     for name, path in sorted(wanted.items()):
         current = table.get(name)
         if current is not None and _is_ours(current, path):
@@ -208,6 +205,21 @@ def _check(  # noqa: PLR0917 (the old state and the new, side by side)
         )
 
 
+def _take_out(
+    table: Any, names: list[str], owned: Mapping[str, str], replaced: Mapping[str, str]
+) -> None:
+    """Take our entries `names` out of the table (only where they still say what we wrote),
+    giving back the user's value where apply --force replaced one."""
+    for name in names:
+        current = table.get(name)
+        if current is None or not _is_ours(current, owned[name]):
+            continue
+        if name in replaced:
+            table[name] = tomlkit.parse(f"x = {replaced[name]}\n")["x"]
+        else:
+            del table[name]
+
+
 def _is_empty(table: Any) -> bool:
     """No keys and no comments: only whitespace is left."""
     body = table.value.body if isinstance(table, Table) else []
@@ -232,14 +244,7 @@ def remove_entries(
     table = _crates_io(doc)
     if table is None:
         return text
-    for name, path in owned.items():
-        current = table.get(name)
-        if current is None or not _is_ours(current, path):
-            continue
-        if name in replaced:
-            table[name] = tomlkit.parse(f"x = {replaced[name]}\n")["x"]
-        else:
-            del table[name]
+    _take_out(table, list(owned), owned, replaced)
     result = tomlkit.dumps(doc)
     if separator == "EOF\n":
         return result[:-1] if result.endswith("\n") else result

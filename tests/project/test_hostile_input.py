@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import tomlkit
-from helpers import copy_example, run_patcher, snapshot
+from helpers import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,14 +28,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-@pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_example(tmp_path_factory.mktemp("applied"))
-    result = run_patcher("apply", "--project", project)
-    assert result.returncode == 0, result.stderr
-    return project
 
 
 def _run(
@@ -169,24 +161,16 @@ def text_mutation(draw: st.DrawFn, name: str) -> Callable[[Path], None]:
 @settings(SETTINGS, max_examples=60)
 @given(mutate=record_mutation(), command=st.sampled_from(COMMANDS))
 def test_malformed_records(
-    applied: Path, tmp_path: Path, mutate: Callable[[Path], None], command: str
+    applied_template: Path, tmp_path: Path, mutate: Callable[[Path], None], command: str
 ) -> None:
-    _run(applied, tmp_path, command, mutate)
+    _run(applied_template, tmp_path, command, mutate)
 
 
 @pytest.mark.slow
-@settings(SETTINGS, max_examples=30)
-@given(mutate=text_mutation("Cargo.toml"), command=st.sampled_from(COMMANDS))
-def test_malformed_manifests_of_a_patched_project(
-    applied: Path, tmp_path: Path, mutate: Callable[[Path], None], command: str
+@pytest.mark.parametrize("name", ["Cargo.toml", "Cargo.lock"])
+@settings(SETTINGS, max_examples=25)
+@given(data=st.data(), command=st.sampled_from(COMMANDS))
+def test_malformed_manifests_and_cargo_locks_of_a_patched_project(
+    applied_template: Path, tmp_path: Path, name: str, data: st.DataObject, command: str
 ) -> None:
-    _run(applied, tmp_path, command, mutate)
-
-
-@pytest.mark.slow
-@settings(SETTINGS, max_examples=20)
-@given(mutate=text_mutation("Cargo.lock"), command=st.sampled_from(COMMANDS))
-def test_malformed_cargo_locks(
-    applied: Path, tmp_path: Path, mutate: Callable[[Path], None], command: str
-) -> None:
-    _run(applied, tmp_path, command, mutate)
+    _run(applied_template, tmp_path, command, data.draw(text_mutation(name)))
