@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from patcher.checks import base_python  # noqa: E402
 from patcher.demo import isolated_build, prepare, recompiled  # noqa: E402
+from patcher.proc import base_python  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 

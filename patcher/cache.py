@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any, TypeVar
 import filelock
 import platformdirs
 
-from patcher.errors import BusyError, CacheError, ToolError
+from patcher import ui
+from patcher.errors import BusyError, CacheError, ExternalError
 
 T = TypeVar("T")
 ENV_VAR = "PYO3_PATCHER_CACHE_DIR"
@@ -72,7 +72,7 @@ def tool_writing(path: Path) -> Iterator[None]:
     read-only is a cache problem, not the program's: say so, with a hint."""
     try:
         yield
-    except ToolError as exc:
+    except ExternalError as exc:
         said = exc.stdout + exc.stderr
         for text, number in _DISK_TROUBLE.items():
             if text in said:
@@ -101,8 +101,9 @@ def root() -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the lock that guards `path` (a sibling `<name>.lock` file)."""
+def exclusive(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the file lock that guards `path` (a sibling `<name>.lock` file); tell the user
+    when another process holds it and we wait."""
     lock_file = path.with_name(path.name + ".lock")
     with writing(lock_file):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,11 @@ def locked(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
             shutil.rmtree(lock_file)  # a folder where our lock file belongs
     lock = filelock.FileLock(str(lock_file))
     try:
-        lock.acquire(timeout=timeout)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            ui.say(f"waiting for another patcher process to finish with {path.name}...")
+            lock.acquire(timeout=timeout)
     except filelock.Timeout as exc:  # a TimeoutError, so before OSError
         raise BusyError(
             f"timed out waiting for the lock on {path}",
@@ -126,7 +131,7 @@ def locked(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
 
 def discard(entry: Path, why: str) -> None:
     """Throw away a cache entry that cannot be used (call under its lock)."""
-    print(f"warning: cache entry {entry.name} {why}; fetching it again", file=sys.stderr)
+    ui.warn(f"cache entry {entry.name} {why}; fetching it again")
     with writing(entry):
         remove(entry)
 
@@ -150,6 +155,28 @@ def read_entry(entry: Path, meta_name: str, parse: Callable[[Any], T]) -> T | No
         return None
 
 
+def trees_match(entry: Path, digests: dict[str, str]) -> bool:
+    """Whether every tree `entry/<name>` has its recorded digest; else the entry is
+    discarded (a cached tree that does not match what we recorded is never used)."""
+    from patcher import trees
+
+    for name, digest in digests.items():
+        if not (entry / name).is_dir() or trees.digest_of(entry / name) != digest:
+            discard(entry, f"has a {name} tree that does not match its digest")
+            return False
+    return True
+
+
+def made(found: T | None, entry: Path) -> T:
+    """An entry just built must read back; if it does not, the disk is at fault."""
+    if found is None:
+        raise CacheError(
+            f"cache entry {entry} is incomplete right after it was made",
+            hint="check the disk (space, errors); then run the command again",
+        )
+    return found
+
+
 def remove(path: Path) -> None:
     """Delete a file, link or folder of the cache, never following a link out of it."""
     if path.is_symlink() or path.is_file():
@@ -162,7 +189,7 @@ def remove(path: Path) -> None:
 def building(final: Path) -> Iterator[Path]:
     """Yield a temp dir beside `final`; on success move it into place atomically.
 
-    Call under `locked(final)` after re-checking that `final` is still missing.
+    Call under `exclusive(final)` after re-checking that `final` is still missing.
     """
     with writing(final.parent):
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from patcher import proc
-from patcher.errors import ProjectError, SourceError, ToolError
+from patcher.errors import ExternalError, ProjectError, SourceError
 
 NOT_USED_MARKER = "was not used in the crate graph"
-
-
-def _offline(offline: bool) -> list[str]:
-    return ["--offline"] if offline else []
+_HINT = (
+    "read cargo's output above; with --offline, the crates.io index and the crates must "
+    "already be in cargo's cache"
+)
 
 
 def run(
@@ -27,23 +27,15 @@ def run(
     offline: bool = False,
     check: bool = True,
     what: str = "cargo failed",
+    hint: str = _HINT,
 ) -> subprocess.CompletedProcess[str]:
-    """`cargo ARGS`; with `check`, a failure is a ToolError that keeps cargo's output."""
+    """`cargo ARGS`; with `check`, a failure is an ExternalError that keeps cargo's output."""
     cmd: list[str | Path] = ["cargo", *args]
     if locked:
         cmd.append("--locked")
-    cmd += _offline(offline)
-    result = proc.run(cmd, cwd=cwd, env=env, check=False)
-    if check and result.returncode != 0:
-        raise ToolError(
-            what,
-            hint="see cargo's message above; with --offline, the crates.io index and the crates "
-            "must already be in cargo's cache",
-            cmd=tuple(str(c) for c in cmd),
-            returncode=result.returncode,
-            stderr=result.stderr,
-        )
-    return result
+    if offline:
+        cmd.append("--offline")
+    return proc.run(cmd, cwd=cwd, env=env, check=check, what=what, hint=hint)
 
 
 def metadata_no_deps(manifest: Path) -> dict[str, Any]:
@@ -63,59 +55,35 @@ def metadata_no_deps(manifest: Path) -> dict[str, Any]:
     return data
 
 
-def metadata(
-    manifest: Path, *, no_deps: bool = False, offline: bool = False, locked: bool = False
-) -> tuple[dict[str, Any], str]:
-    """`cargo metadata` as JSON, with cargo's stderr (where its warnings go)."""
-    cmd: list[str | Path] = [
-        "cargo",
-        "metadata",
-        "--format-version",
-        "1",
-        "--manifest-path",
-        manifest,
-        *_offline(offline),
-    ]
-    if no_deps:
-        cmd.append("--no-deps")
-    if locked:
-        cmd.append("--locked")
-    result = proc.run(cmd, check=False)
-    if result.returncode != 0:
-        raise ToolError(
-            f"cargo could not resolve {manifest}",
-            hint="see cargo's message below; with --offline, the crates.io index and crates must "
-            "be in cargo's cache",
-            cmd=tuple(str(c) for c in cmd),
-            returncode=result.returncode,
-            stderr=result.stderr,
-        )
-    return json.loads(result.stdout), result.stderr
+def _metadata(manifest: Path, *, no_deps: bool = False, offline: bool = False) -> dict[str, Any]:
+    args: list[str | Path] = ["metadata", "--format-version", "1", "--manifest-path", manifest]
+    result = run(
+        [*args, *(["--no-deps"] if no_deps else [])],
+        offline=offline,
+        what=f"cargo could not resolve {manifest}",
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def workspace_packages(root: Path) -> dict[str, tuple[str, Path]]:
-    data, _ = metadata(root / "Cargo.toml", no_deps=True)
+    """The members of the workspace at `root`: name -> (version, manifest path)."""
+    data = _metadata(root / "Cargo.toml", no_deps=True)
     return {p["name"]: (p["version"], Path(p["manifest_path"])) for p in data["packages"]}
 
 
 def package(root: Path, crates: tuple[str, ...], target_dir: Path) -> dict[str, Path]:
     """`cargo package` the named workspace members; returns the .crate file of each."""
-    cmd: list[str | Path] = [
-        "cargo",
-        "package",
-        "--no-verify",
-        "--allow-dirty",
-        "--target-dir",
-        target_dir,
-    ]
+    args: list[str | Path] = ["package", "--no-verify", "--allow-dirty", "--target-dir", target_dir]
     for name in crates:
-        cmd += ["-p", name]
-    result = proc.run(cmd, cwd=root, check=False)
-    if result.returncode != 0:
-        raise SourceError(
-            "cargo package failed on the upstream checkout",
-            hint="cargo said:\n" + result.stderr.strip()[-2000:],
-        )
+        args += ["-p", name]
+    run(
+        args,
+        cwd=root,
+        what="cargo package failed on the upstream checkout",
+        hint="the pinned checkout does not package with this cargo; use the published crates "
+        "(--source crates.io)",
+    )
     found = {}
     for crate_file in (target_dir / "package").glob("*.crate"):
         name = crate_file.stem.rpartition("-")[0]  # <name>-<version>.crate
@@ -123,8 +91,16 @@ def package(root: Path, crates: tuple[str, ...], target_dir: Path) -> dict[str, 
             found[name] = crate_file
     missing = [n for n in crates if n not in found]
     if missing:
-        raise SourceError(f"cargo package produced no crate for {missing}")
+        raise SourceError(
+            f"cargo package produced no crate for {missing}",
+            hint="use the published crates (--source crates.io)",
+        )
     return found
+
+
+_DOWNLOAD_HINT = (
+    "check that crates.io is reachable (or that the crates are in cargo's cache, with --offline)"
+)
 
 
 def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[str, Path]:
@@ -134,49 +110,51 @@ def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[st
     """
     with tempfile.TemporaryDirectory(prefix="patcher-download-") as tmp:
         project = Path(tmp)
+        manifest = project / "Cargo.toml"
         _write_download_manifest(project, {n: f"={v}" for n, v in wanted.items()})
-        fetch: list[str | Path] = [
-            "cargo",
-            "fetch",
-            "--manifest-path",
-            project / "Cargo.toml",
-            *_offline(offline),
-        ]
-        result = proc.run(fetch, check=False)
-        if result.returncode != 0 and "is yanked" in result.stderr:
-            # A yanked release resolves only by name: lock a sibling, then move to it precisely
-            # (cargo allows --precise onto a yanked version).
-            versions = set(wanted.values())
-            _write_download_manifest(project, {n: _tilde(v) for n, v in wanted.items()})
-            (project / "Cargo.lock").unlink(missing_ok=True)
-            proc.run(
-                ["cargo", "generate-lockfile", "--manifest-path", project / "Cargo.toml"],
-                check=False,
+        what = f"cargo could not download {', '.join(f'{n} {v}' for n, v in wanted.items())}"
+        fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)
+        if fetched.returncode != 0 and "is yanked" in fetched.stderr:
+            _lock_yanked(project, wanted, offline=offline, what=what)
+            fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)
+        if fetched.returncode != 0:
+            raise ExternalError(
+                what,
+                hint=_DOWNLOAD_HINT,
+                command=["cargo", "fetch", "--manifest-path", str(manifest)],
+                returncode=fetched.returncode,
+                stderr=fetched.stderr,
             )
-            cmd: list[str | Path] = ["cargo", "update", "--manifest-path", project / "Cargo.toml"]
-            for name in wanted:
-                cmd += ["-p", name]
-            update = (
-                proc.run([*cmd, "--precise", versions.pop()], check=False)
-                if len(versions) == 1
-                else result
-            )
-            result = proc.run(fetch, check=False) if update.returncode == 0 else update
-        if result.returncode != 0:
-            raise SourceError(
-                f"cargo could not download {', '.join(f'{n} {v}' for n, v in wanted.items())}",
-                hint="check that crates.io is reachable (or the crates are in cargo's cache "
-                "with --offline); cargo said:\n" + result.stderr.strip()[-1500:],
-            )
-        data, _ = metadata(project / "Cargo.toml", offline=True)
-        dirs = {}
-        for pkg in data["packages"]:
-            if wanted.get(pkg["name"]) == pkg["version"] and pkg["source"]:
-                dirs[pkg["name"]] = Path(pkg["manifest_path"]).parent
+        data = _metadata(manifest, offline=True)
+        dirs = {
+            pkg["name"]: Path(pkg["manifest_path"]).parent
+            for pkg in data["packages"]
+            if wanted.get(pkg["name"]) == pkg["version"] and pkg["source"]
+        }
         missing = [n for n in wanted if n not in dirs]
         if missing:
-            raise SourceError(f"cargo did not download {missing}")
+            raise SourceError(f"cargo did not download {missing}", hint=_DOWNLOAD_HINT)
         return dirs
+
+
+def _lock_yanked(project: Path, wanted: dict[str, str], *, offline: bool, what: str) -> None:
+    """A yanked release resolves only by name: lock a sibling, then move to it precisely
+    (cargo allows --precise onto a yanked version)."""
+    versions = set(wanted.values())
+    if len(versions) != 1:
+        raise SourceError(
+            f"{what}: a yanked release among crates of several versions", hint=_DOWNLOAD_HINT
+        )
+    manifest = project / "Cargo.toml"
+    _write_download_manifest(project, {n: _tilde(v) for n, v in wanted.items()})
+    (project / "Cargo.lock").unlink(missing_ok=True)
+    run(["generate-lockfile", "--manifest-path", manifest], offline=offline, what=what)
+    names = [arg for name in wanted for arg in ("-p", name)]
+    run(
+        ["update", "--manifest-path", manifest, *names, "--precise", versions.pop()],
+        offline=offline,
+        what=what,
+    )
 
 
 def _tilde(version: str) -> str:

@@ -1,21 +1,35 @@
-"""The command line: parse, dispatch to patcher.commands.<verb>, turn errors into exit codes."""
+"""The command line: parse, dispatch to patcher.commands.<verb>, turn errors into exit codes.
+
+A known error prints `error: ...` and `hint: ...` and exits with its own code; a full or
+read-only disk is said plainly; anything else is a bug: a crash report (version, argv,
+platform, traceback) goes to the cache dir and the user is told where. Ctrl-C exits 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import errno
-import logging
 import os
+import platform
 import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from patcher import __version__
+from patcher import __version__, ui
 from patcher.errors import PatcherError, UsageError
 
 BUG_EXIT = 70
 _DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+_USER_VERBS = ("apply", "update", "refresh", "remove", "verify", "env", "demo")
+_MAINTAINER_VERBS = ("matrix",)
+_EPILOG = """\
+commands for a project: apply, update, refresh, remove, verify, env, demo
+commands for maintainers of pyo3-patcher (in its checkout): refresh --upstream, matrix
+`patcher COMMAND --help` says more; docs/usage.md says everything."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,32 +37,57 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from patcher.commands import apply as apply_cmd
-    from patcher.commands import demo as demo_cmd
-    from patcher.commands import env as env_cmd
-    from patcher.commands import matrix as matrix_cmd
-    from patcher.commands import refresh as refresh_cmd
-    from patcher.commands import remove as remove_cmd
-    from patcher.commands import update as update_cmd
-    from patcher.commands import verify as verify_cmd
+def _verbosity() -> argparse.ArgumentParser:
+    """-q and -v, accepted before or after the command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="say nothing but warnings and errors",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also show every command patcher runs",
+    )
+    return parent
 
+
+def build_parser() -> argparse.ArgumentParser:
+    from patcher import commands
+
+    verbosity = _verbosity()
     parser = _Parser(
         prog="patcher",
         description="Keep the cargo cache of PyO3 projects warm across isolated builds.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[verbosity],
     )
     parser.add_argument("--version", action="version", version=f"pyo3-patcher {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what patcher runs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    apply_cmd.register(sub)
-    refresh_cmd.register(sub)
-    update_cmd.register(sub)
-    remove_cmd.register(sub)
-    verify_cmd.register(sub)
-    env_cmd.register(sub)
-    demo_cmd.register(sub)
-    matrix_cmd.register(sub)
+    for verb in (*_USER_VERBS, *_MAINTAINER_VERBS):
+        commands.module(verb).register(_WithParents(sub, verbosity))
     return parser
+
+
+class _WithParents:
+    """The subparsers action, giving every command the -q/-v options."""
+
+    def __init__(self, sub: Any, parent: argparse.ArgumentParser) -> None:
+        self._sub = sub
+        self._parent = parent
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._sub.add_parser(
+            name, parents=[self._parent], **kwargs
+        )
+        return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,35 +98,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except PatcherError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno in _DISK_TROUBLE:
             # a full or read-only disk is never our bug, wherever it shows first
             where = f": {exc.filename}" if exc.filename else ""
             print(f"error: {exc.strerror}{where}", file=sys.stderr)
-            print(
-                "hint: free some disk space (or make it writable), then run again", file=sys.stderr
-            )
+            print("hint: free some disk space (or make it writable); run again", file=sys.stderr)
             return 1
-        fd, path = tempfile.mkstemp(prefix="pyo3-patcher-crash-", suffix=".log")
-        with os.fdopen(fd, "w", encoding="utf-8") as log:
-            log.write(traceback.format_exc())
+        report = _crash_report(argv)
         print(
-            f"error: patcher hit a bug; the traceback is in {path}\n"
+            f"error: patcher hit a bug; the report is in {report}\n"
             "hint: please report it with that file",
             file=sys.stderr,
         )
         return BUG_EXIT
 
 
+def _crash_report(argv: Sequence[str] | None) -> Path:
+    """Write what a bug report needs into the cache dir (or the temp dir, if that fails)."""
+    text = (
+        f"pyo3-patcher {__version__}\n"
+        f"argv: {list(sys.argv[:1]) + list(argv if argv is not None else sys.argv[1:])}\n"
+        f"python: {sys.version.split()[0]} ({sys.executable})\n"
+        f"platform: {platform.platform()}\n\n{traceback.format_exc()}"
+    )
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        from patcher import cache
+
+        folder = cache.root() / "crash"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"crash-{stamp}-{os.getpid()}.log"
+        path.write_text(text, encoding="utf-8")
+        return path
+    except Exception:  # the cache itself may be the trouble: any place will do
+        fd, name = tempfile.mkstemp(prefix="pyo3-patcher-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as log:
+            log.write(text)
+        return Path(name)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s"
-    )
+    if getattr(args, "quiet", False):
+        ui.set_level(ui.Level.QUIET)
+    elif getattr(args, "verbose", False):
+        ui.set_level(ui.Level.VERBOSE)
+    else:
+        ui.set_level(ui.Level.NORMAL)
     if args.command is None:
         parser.print_help()
         return 2

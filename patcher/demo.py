@@ -12,16 +12,15 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from patcher import maturin, proc, resources
-from patcher.checks import base_python
+from patcher import frontends, proc, resources
 from patcher.project import apply
 from patcher.project.discovery import discover
-from patcher.sources import PYO3_CRATES
+from patcher.upstreams import maturin
+from patcher.upstreams.pyo3 import CRATES
 
 EXAMPLE_DIR = resources.example_dir()
 
@@ -36,10 +35,10 @@ class BuildResult:
 
 def isolated_build(project: Path, venv: Path, out: Path, env: dict[str, str]) -> tuple[float, str]:
     """`pip wheel` with build isolation from a fresh venv; (seconds, log)."""
-    subprocess.run([base_python(), "-m", "venv", str(venv)], check=True)
+    python = proc.make_venv(venv, with_pip=True)
     start = time.monotonic()
     result = proc.run(
-        [venv / "bin" / "python", "-m", "pip", "wheel", "--no-deps", "-v", "-w", out, project],
+        frontends.build_command("pip", project, out, python),
         env=env,
         what="isolated build of the example",
     )
@@ -47,7 +46,16 @@ def isolated_build(project: Path, venv: Path, out: Path, env: dict[str, str]) ->
 
 
 def recompiled(log: str) -> tuple[str, ...]:
-    return tuple(sorted(set(re.findall(r"Compiling (\S+) v", log)) & set(PYO3_CRATES)))
+    return tuple(sorted(set(re.findall(r"Compiling (\S+) v", log)) & set(CRATES)))
+
+
+def patched_env(project: Path) -> dict[str, str]:
+    """What `patcher env` prints for the project: the patched maturin for its frontends."""
+    found = discover(project)
+    build = maturin.build_for_project(
+        found.build_requires, found.config.maturin, url=found.config.maturin_url
+    )
+    return frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
 
 
 def prepare(example: Path, project: Path, *, patched: bool) -> dict[str, str]:
@@ -57,7 +65,7 @@ def prepare(example: Path, project: Path, *, patched: bool) -> dict[str, str]:
     if not patched:
         return {}
     apply.run_apply(project, apply.Options())
-    return maturin.frontend_env(maturin.build_for_project(discover(project)), dict(os.environ))
+    return patched_env(project)
 
 
 def _one(label: str, example: Path, work: Path) -> BuildResult:

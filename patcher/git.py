@@ -1,150 +1,339 @@
 """The one boundary to git, through GitPython.
 
-Every call names its git dir (and work tree, where one is used) explicitly and runs with the
-caller's GIT_* variables removed: `git apply` run inside someone else's repository (the
-consumer's checkout, a git hook's environment) silently skips paths or acts on the wrong index.
+Each call runs with an environment of its own, set on its GitPython `Git` object (never on
+`os.environ`): GitPython starts every child from our environment and lets us override, not
+remove, so every variable that steers where git looks (GIT_DIR, GIT_WORK_TREE,
+GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY, GIT_COMMON_DIR, ...), inherited from a git hook or a
+parent repository, is overridden with the locations of the repository this call is about.
+(`git apply` run inside someone else's repository silently skips paths or acts on the wrong
+index.) A remote that asks for a password fails instead of prompting.
+
+GitPython itself is imported on first use, so that a machine without git gets our error
+(exit 6, with a hint) rather than GitPython's import failure.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-# Without git on PATH, importing GitPython would fail at once; we want our own clear error
-# at the first git call instead.
-os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+from patcher import cache, trees, ui
+from patcher.errors import ExternalError, PatchError, SourceError
 
-import git as gitpython
-from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
-
-from patcher import cache, trees
-from patcher.errors import PatchError, SourceError, ToolError
-
-# Variables that steer how git reaches a remote: the user's, and kept on purpose.
-_KEEP_GIT_VARS = frozenset(
-    {
-        "GIT_SSH",
-        "GIT_SSH_COMMAND",
-        "GIT_ASKPASS",
-        "GIT_SSL_CAINFO",
-        "GIT_SSL_NO_VERIFY",
-        "GIT_HTTP_PROXY_AUTHMETHOD",
-        "GIT_PROXY_COMMAND",
-        "GIT_TRACE",
-        "GIT_CURL_VERBOSE",
-    }
-)
+_NEUTRAL = {
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+    "GIT_NAMESPACE": "",
+    "GIT_CONFIG_PARAMETERS": "",
+    "GIT_CONFIG_COUNT": "0",
+}
+_GIT_HINT = "install git (e.g. `apt-get install git`) and make sure it is on PATH"
+_FAILED_HINT = "read what git said above; check the URL, the network and the disk"
 
 
-@contextlib.contextmanager
-def clean_env() -> Iterator[None]:
-    """Drop inherited GIT_* variables (GIT_DIR, GIT_INDEX_FILE, ...) for the duration."""
-    saved = {
-        k: v for k, v in os.environ.items() if k.startswith("GIT_") and k not in _KEEP_GIT_VARS
-    }
-    for key in saved:
-        del os.environ[key]
-    previous_prompt = os.environ.get("GIT_TERMINAL_PROMPT")
-    os.environ["GIT_TERMINAL_PROMPT"] = "0"  # an unreachable remote must fail, not ask
+def _gitpython() -> ModuleType:
     try:
-        yield
-    finally:
-        os.environ.update(saved)
-        if previous_prompt is None:
-            os.environ.pop("GIT_TERMINAL_PROMPT", None)
-        else:
-            os.environ["GIT_TERMINAL_PROMPT"] = previous_prompt
+        import git as gitpython
+    except ImportError as exc:  # GitPython refuses to import when no git runs
+        raise ExternalError(f"git could not be run: {exc}".splitlines()[0], hint=_GIT_HINT) from exc
+    return gitpython
 
 
-def _tool_error(what: str, exc: GitCommandError, hint: str | None = None) -> ToolError:
-    cmd = exc.command if isinstance(exc.command, (list, tuple)) else [str(exc.command)]
-    return ToolError(
+class _Repository:
+    """Where a repository's parts are: its git dir, its objects, its work tree (if any)."""
+
+    def __init__(self, git_dir: Path, work_tree: Path | None = None) -> None:
+        self.git_dir = git_dir
+        self.work_tree = work_tree
+        common = git_dir / "commondir"  # a linked work tree keeps its objects there
+        self.common_dir = (
+            (git_dir / common.read_text(encoding="utf-8").strip()).resolve()
+            if common.is_file()
+            else git_dir
+        )
+
+    def environment(self) -> dict[str, str]:
+        """Where git is to look, for this repository, overriding whatever was inherited."""
+        env = {
+            "GIT_DIR": str(self.git_dir),
+            "GIT_INDEX_FILE": str(self.git_dir / "index"),
+            "GIT_OBJECT_DIRECTORY": str(self.common_dir / "objects"),
+            "GIT_COMMON_DIR": str(self.common_dir),
+            "GIT_TERMINAL_PROMPT": "0",  # an unreachable remote must fail, not ask
+        }
+        if self.work_tree is not None:
+            env["GIT_WORK_TREE"] = str(self.work_tree)
+        # inherited ones whose empty value is harmless (where an empty value means something,
+        # as GIT_QUARANTINE_PATH does, it cannot be neutralized this way and stays)
+        for name, neutral in _NEUTRAL.items():
+            if name in os.environ:
+                env[name] = neutral
+        return env
+
+    def git(self) -> Any:
+        cmd = _gitpython().Git(str(self.work_tree or self.git_dir))
+        cmd.update_environment(**self.environment())
+        return cmd
+
+
+def _error(what: str, exc: Exception, hint: str = _FAILED_HINT) -> ExternalError:
+    gitpython = _gitpython()
+    if isinstance(exc, gitpython.exc.GitCommandNotFound):
+        return ExternalError(f"git could not be run: {exc}", hint=_GIT_HINT)
+    command = getattr(exc, "command", ())
+    status = getattr(exc, "status", None)
+    return ExternalError(
         what,
         hint=hint,
-        cmd=tuple(str(c) for c in cmd),
-        returncode=exc.status if isinstance(exc.status, int) else None,
-        stdout=str(exc.stdout or ""),
-        stderr=str(exc.stderr or ""),
+        command=[str(c) for c in command] if isinstance(command, (list, tuple)) else [],
+        returncode=status if isinstance(status, int) else None,
+        stdout=str(getattr(exc, "stdout", "") or ""),
+        stderr=str(getattr(exc, "stderr", "") or ""),
     )
 
 
-def _git_missing(exc: Exception) -> ToolError:
-    return ToolError(
-        f"git could not be run: {exc}",
-        hint="install git (e.g. `apt-get install git`) and make sure it is on PATH",
-    )
+def _git_said(exc: ExternalError) -> str:
+    return f"\ngit said: {exc.stderr.strip()}" if exc.stderr.strip() else ""
 
 
-class _Progress(gitpython.RemoteProgress):
-    """Print fetch progress to stderr, but only once a fetch takes more than a moment."""
+def _run(repo: _Repository, args: list[str], what: str, **kwargs: Any) -> str:
+    gitpython = _gitpython()
+    ui.say(f"+ git {' '.join(args)}  (in {repo.git_dir})", at=ui.Level.VERBOSE)
+    try:
+        return str(repo.git().execute(["git", *args], **kwargs))
+    except (gitpython.exc.GitCommandError, gitpython.exc.GitCommandNotFound) as exc:
+        raise _error(what, exc) from exc
 
-    def __init__(self, label: str) -> None:
-        super().__init__()
-        self._label = label
-        self._start = time.monotonic()
-        self._last = 0.0
 
-    def update(
-        self,
-        op_code: int,
-        cur_count: str | float,
-        max_count: str | float | None = None,
-        message: str = "",
-    ) -> None:
-        now = time.monotonic()
-        if now - self._start < 1.0 or now - self._last < 0.5:
-            return
-        self._last = now
-        total = f"/{max_count}" if max_count else ""
-        print(f"  {self._label}: {cur_count}{total} {message}".rstrip(), file=sys.stderr)
+# --- bare mirrors in the cache ---------------------------------------------------------
+
+
+def _init_bare(repo_dir: Path) -> _Repository:
+    """Our bare mirror in the cache; a damaged one is thrown away and started afresh."""
+    repo = _Repository(repo_dir)
+    if (repo_dir / "HEAD").is_file():
+        try:
+            _run(repo, ["rev-parse", "--git-dir"], "git mirror check")
+            return repo
+        except ExternalError:
+            ui.warn(f"git mirror {repo_dir.name} is damaged; fetching afresh")
+    if repo_dir.exists() or repo_dir.is_symlink():
+        cache.remove(repo_dir)
+    repo_dir.mkdir(parents=True)
+    _run(repo, ["init", "--bare", "-q", str(repo_dir)], f"git init of {repo_dir}")
+    return repo
 
 
 def has_commit(repo_dir: Path, commit: str) -> bool:
     if not (repo_dir / "HEAD").is_file():
         return False
-    with clean_env():
+    try:
+        kind = _run(_Repository(repo_dir), ["cat-file", "-t", commit], "git cat-file")
+    except ExternalError:
+        return False
+    return kind.strip() == "commit"
+
+
+def _fetch(repo: _Repository, url: str, refspec: str, depth: int, label: str) -> None:
+    args = ["fetch", "--no-tags", f"--depth={depth}", url, refspec]
+    started = time.monotonic()
+    ui.say(f"{label}...")
+    _run(repo, args, f"git could not fetch {refspec} from {url}")
+    ui.say(f"{label}: done in {time.monotonic() - started:.1f} s", at=ui.Level.VERBOSE)
+
+
+def fetch_pinned(
+    repo_dir: Path, url: str, *, tag: str, commit: str, expected_tag_commit: str
+) -> None:
+    """Fetch `tag` and `commit` shallowly from `url` into the bare repo `repo_dir`.
+
+    Raises SourceError when the remote cannot be reached or the tag names another commit.
+    """
+    repo = _init_bare(repo_dir)
+    try:
+        _fetch(repo, url, f"+refs/tags/{tag}:refs/tags/{tag}", 1, f"fetching {tag} from {url}")
+    except ExternalError as exc:
+        raise SourceError(
+            f"cannot fetch tag {tag} from {url}",
+            hint="check the URL and the network, set a mirror with PYO3_PATCHER_<UPSTREAM>_URL, "
+            "or let patcher fall back to the published crates (it does unless --source git)"
+            + _git_said(exc),
+        ) from exc
+    tag_commit = _run(repo, ["rev-parse", f"refs/tags/{tag}^{{commit}}"], "git rev-parse").strip()
+    if tag_commit != expected_tag_commit:
+        raise SourceError(
+            f"tag {tag} at {url} points at {tag_commit}, but the pin says "
+            f"{expected_tag_commit}: the tag was moved",
+            hint="do not build from a moved tag; report it, and if the move is legitimate "
+            "re-pin with `patcher refresh --upstream`",
+        )
+    if tag_commit == commit or has_commit(repo_dir, commit):
+        return
+    try:
+        _run(repo, ["fetch", "--no-tags", "--depth=1", url, commit], "git fetch of a commit")
+    except ExternalError:
+        # Servers that refuse to serve a bare SHA: walk back from the tag instead.
+        _fetch(repo, url, f"+refs/tags/{tag}:refs/tags/{tag}", 50, f"deepening {tag}")
+    if not has_commit(repo_dir, commit):
+        raise SourceError(
+            f"commit {commit} could not be fetched from {url}",
+            hint="the pin names a commit the remote does not have within 50 commits of its tag",
+        )
+
+
+def fetch_tag_commit(repo_dir: Path, url: str, tag: str) -> str:
+    """Fetch `tag` shallowly into the bare repo `repo_dir`; return the commit it names."""
+    repo = _init_bare(repo_dir)
+    try:
+        _fetch(repo, url, f"+refs/tags/{tag}:refs/tags/{tag}", 1, f"fetching {tag} from {url}")
+    except ExternalError as exc:
+        raise SourceError(
+            f"cannot fetch tag {tag} from {url}", hint="check the version, the URL and the network"
+        ) from exc
+    return _run(repo, ["rev-parse", f"refs/tags/{tag}^{{commit}}"], "git rev-parse").strip()
+
+
+def export_tree(repo_dir: Path, commit: str, dest: Path) -> None:
+    """Write the files of `commit` into the empty directory `dest` (no .git)."""
+    repo = _Repository(repo_dir)
+    with tempfile.TemporaryDirectory(prefix="patcher-archive-") as tmp:
+        archive = Path(tmp) / "tree.tar"
+        with archive.open("wb") as stream:
+            _run(
+                repo,
+                ["archive", "--format=tar", commit],
+                f"git archive of {commit}",
+                output_stream=stream,
+            )
+        trees.safe_extract(archive, dest)
+
+
+# --- applying patches ------------------------------------------------------------------
+
+
+def apply_patch(tree: Path, patch_file: Path, *, check_only: bool = False) -> None:
+    """`git apply` inside `tree`, with a throwaway git dir naming `tree` as the work tree.
+
+    git apply never fuzzes context; it accepts line offsets only.
+    """
+    with tempfile.TemporaryDirectory(prefix="patcher-gitdir-") as gitdir:
+        _run(_Repository(Path(gitdir)), ["init", "-q", "--bare", gitdir], "git init")
+        repo = _Repository(Path(gitdir), tree)
+        args = ["apply", "--verbose", *(["--check"] if check_only else [])]
         try:
-            repo = gitpython.Repo(repo_dir)
-            return bool(repo.git.cat_file("-t", commit) == "commit")
-        except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ValueError):
-            return False
+            _run(repo, [*args, str(patch_file.resolve())], "git apply")
+        except ExternalError as exc:
+            raise PatchError(
+                f"patch {patch_file.name} does not apply to {tree}",
+                hint="the upstream code moved; maintainers regenerate the variant with "
+                "`patcher refresh --upstream`" + _git_said(exc),
+            ) from exc
+
+
+# --- work trees for carrying a patch to a new release (patcher refresh --upstream) ---
+
+_IDENTITY = ["-c", "user.name=pyo3-patcher", "-c", "user.email=pyo3-patcher@localhost"]
+
+
+def _work_tree(tree: Path) -> _Repository:
+    return _Repository(tree / ".git", tree)
+
+
+def commit_tree(tree: Path, message: str) -> None:
+    """Make `tree` (our own scratch directory) a repository with all its files committed."""
+    _run(_Repository(tree / ".git"), ["init", "-q", str(tree)], f"git init in {tree}")
+    repo = _work_tree(tree)
+    _run(repo, ["add", "-A"], f"git add in {tree}")
+    _run(repo, [*_IDENTITY, "commit", "-q", "-m", message], f"git commit in {tree}")
+
+
+def store_blob(tree: Path, content: bytes) -> str:
+    """Write `content` into the object database of the repository at `tree`."""
+    with tempfile.NamedTemporaryFile() as tmp:
+        tmp.write(content)
+        tmp.flush()
+        return _run(_work_tree(tree), ["hash-object", "-w", tmp.name], "git hash-object").strip()
+
+
+def try_apply(tree: Path, patch_file: Path, *, three_way: bool) -> tuple[bool, str]:
+    """Apply in the repository at `tree`; (clean, what git said). A failed three-way apply
+    leaves conflict markers in the work tree for a person to resolve."""
+    args = ["apply", "--verbose", *(["--3way"] if three_way else []), str(patch_file.resolve())]
+    try:
+        status, _out, err = (
+            _work_tree(tree)
+            .git()
+            .execute(["git", *args], with_extended_output=True, with_exceptions=False)
+        )
+    except _gitpython().exc.GitCommandNotFound as exc:
+        raise _error("git apply", exc) from exc
+    return status == 0, str(err)
+
+
+def diff_work_tree(tree: Path) -> str:
+    """The work tree's changes against HEAD, as a git-style patch (3 lines of context)."""
+    repo = _work_tree(tree)
+    _run(repo, ["add", "-A"], "git add")
+    diff = _run(
+        repo,
+        ["diff", "--cached", "--no-color", "--no-ext-diff", "--abbrev=7", "HEAD"],
+        "git diff",
+    )
+    return diff + "\n"
+
+
+def conflicted_files(tree: Path) -> list[str]:
+    names = _run(_work_tree(tree), ["diff", "--name-only", "--diff-filter=U"], "git diff")
+    return [n for n in names.splitlines() if n]
+
+
+# --- the user's repository: read-only questions ----------------------------------------
 
 
 def work_tree_of(path: Path) -> Path | None:
-    """The top of the git work tree that holds `path`; None outside one (or without git)."""
-    with clean_env():
-        try:
-            out = gitpython.Git(str(path)).execute(["git", "rev-parse", "--show-toplevel"])
-        except (GitCommandError, GitCommandNotFound, OSError):
-            return None
-    return Path(str(out).strip()) if str(out).strip() else None
+    """The top of the git work tree that holds `path` (found without running git, so that
+    nothing inherited steers the answer); None outside one."""
+    for candidate in (path, *path.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _user_repository(work_tree: Path) -> _Repository:
+    dot_git = work_tree / ".git"
+    if dot_git.is_file():  # a linked work tree or a submodule: `gitdir: <path>`
+        text = dot_git.read_text(encoding="utf-8").strip()
+        git_dir = (work_tree / text.removeprefix("gitdir:").strip()).resolve()
+    else:
+        git_dir = dot_git
+    return _Repository(git_dir, work_tree)
 
 
 def _with_paths(work_tree: Path, args: list[str], paths: list[str]) -> str:
-    """Run `git ARGS --stdin -z` in `work_tree` with `paths` on its standard input; its
+    """`git ARGS --stdin -z` in the user's work tree with `paths` on its standard input; its
     output (exit 1, "nothing matched", is not an error)."""
-    with clean_env(), tempfile.TemporaryFile() as stdin:
+    repo = _user_repository(work_tree)
+    with tempfile.TemporaryFile() as stdin:
         stdin.write("".join(p + "\0" for p in paths).encode("utf-8"))
         stdin.seek(0)
         try:
-            status, out, err = gitpython.Git(str(work_tree)).execute(
+            status, out, err = repo.git().execute(
                 ["git", *args, "--stdin", "-z"],
                 istream=stdin,
                 with_extended_output=True,
                 with_exceptions=False,
                 strip_newline_in_stdout=False,
             )
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
+        except _gitpython().exc.GitCommandNotFound as exc:
+            raise _error(f"git {args[0]}", exc) from exc
     if status not in (0, 1):
-        raise ToolError(
+        raise ExternalError(
             f"git {args[0]} failed in {work_tree}",
-            cmd=("git", *args, "--stdin", "-z"),
+            hint="read what git said above",
+            command=["git", *args, "--stdin", "-z"],
             returncode=int(status),
             stderr=str(err),
         )
@@ -171,199 +360,3 @@ def check_attributes(
     for path, name, value in zip(out[0::3], out[1::3], out[2::3]):
         found.setdefault(path, {})[name] = value
     return found
-
-
-def fetch_pinned(
-    repo_dir: Path, url: str, *, tag: str, commit: str, expected_tag_commit: str
-) -> None:
-    """Fetch `tag` and `commit` shallowly from `url` into the bare repo `repo_dir`.
-
-    Raises SourceError when the remote cannot be reached or the tag names another commit.
-    """
-    with clean_env():
-        try:
-            repo = _open_bare(repo_dir)
-            progress = _Progress(f"fetching {tag} from {url}")
-            try:
-                _remote(repo, url).fetch(
-                    f"+refs/tags/{tag}:refs/tags/{tag}", progress=progress, depth=1, no_tags=True
-                )
-            except GitCommandError as exc:
-                raise SourceError(
-                    f"cannot fetch tag {tag} from {url}",
-                    hint="check the URL and the network, set a mirror with "
-                    "PYO3_PATCHER_<UPSTREAM>_URL, or let patcher fall back to the published "
-                    "crates (it does unless --source git)"
-                    + (f"\ngit said: {exc.stderr.strip()}" if exc.stderr else ""),
-                ) from exc
-            tag_commit = repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}")
-            if tag_commit != expected_tag_commit:
-                raise SourceError(
-                    f"tag {tag} at {url} points at {tag_commit}, but the pin says "
-                    f"{expected_tag_commit}: the tag was moved",
-                    hint="do not build from a moved tag; report it, and if the move is "
-                    "legitimate re-pin with `patcher refresh --upstream`",
-                )
-            if tag_commit == commit or _has(repo, commit):
-                return
-            try:
-                repo.git.fetch(url, commit, "--depth=1", "--no-tags")
-            except GitCommandError:
-                # Servers that refuse to serve a bare SHA: walk back from the tag instead.
-                repo.git.fetch(url, f"+refs/tags/{tag}:refs/tags/{tag}", "--depth=50", "--no-tags")
-            if not _has(repo, commit):
-                raise SourceError(f"commit {commit} could not be fetched from {url}")
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
-        except GitCommandError as exc:
-            raise _tool_error(f"git failed while fetching {tag} from {url}", exc) from exc
-
-
-def _open_bare(repo_dir: Path) -> gitpython.Repo:
-    """Our bare mirror in the cache; a damaged one is thrown away and started afresh."""
-    if (repo_dir / "HEAD").is_file():
-        try:
-            repo = gitpython.Repo(repo_dir)
-            repo.git.rev_parse("--git-dir")
-            return repo
-        except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ValueError):
-            print(
-                f"warning: git mirror {repo_dir.name} is damaged; fetching afresh", file=sys.stderr
-            )
-    if os.path.lexists(repo_dir):
-        cache.remove(repo_dir)
-    return gitpython.Repo.init(repo_dir, bare=True)
-
-
-def _remote(repo: gitpython.Repo, url: str) -> gitpython.Remote:
-    """The remote `upstream`, pointing at `url` (a mirror may change between runs)."""
-    if "upstream" in [r.name for r in repo.remotes]:
-        remote = repo.remote("upstream")
-        if remote.url != url:
-            remote.set_url(url)
-        return remote
-    return repo.create_remote("upstream", url)
-
-
-def _has(repo: gitpython.Repo, commit: str) -> bool:
-    try:
-        return bool(repo.git.cat_file("-t", commit) == "commit")
-    except GitCommandError:
-        return False
-
-
-def export_tree(repo_dir: Path, commit: str, dest: Path) -> None:
-    """Write the files of `commit` into the empty directory `dest` (no .git)."""
-    with clean_env(), tempfile.TemporaryDirectory(prefix="patcher-archive-") as tmp:
-        archive = Path(tmp) / "tree.tar"
-        try:
-            repo = gitpython.Repo(repo_dir)
-            with archive.open("wb") as stream:
-                repo.archive(stream, treeish=commit, format="tar")
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
-        except GitCommandError as exc:
-            raise _tool_error(f"git archive of {commit} failed", exc) from exc
-        trees.safe_extract(archive, dest)
-
-
-def apply_patch(tree: Path, patch_file: Path, *, check_only: bool = False) -> None:
-    """`git apply` inside `tree`, with a throwaway git dir naming `tree` as the work tree.
-
-    git apply never fuzzes context; it accepts line offsets only.
-    """
-    with clean_env(), tempfile.TemporaryDirectory(prefix="patcher-gitdir-") as gitdir:
-        try:
-            gitpython.Repo.init(gitdir, bare=True)
-            cmd = ["git", f"--git-dir={gitdir}", f"--work-tree={tree}", "apply", "--verbose"]
-            if check_only:
-                cmd.append("--check")
-            gitpython.Git(str(tree)).execute([*cmd, str(patch_file.resolve())])
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
-        except GitCommandError as exc:
-            raise PatchError(
-                f"patch {patch_file.name} does not apply to {tree}",
-                hint="the upstream code moved; maintainers regenerate the variant with "
-                "`patcher refresh --upstream`"
-                + (f"\ngit said: {str(exc.stderr).strip()}" if exc.stderr else ""),
-            ) from exc
-
-
-# --- work trees for carrying a patch to a new release (patcher refresh --upstream) ---
-
-_IDENTITY = {"user.name": "pyo3-patcher", "user.email": "pyo3-patcher@localhost"}
-
-
-def _cfg_args() -> list[str]:
-    return [arg for key, value in _IDENTITY.items() for arg in ("-c", f"{key}={value}")]
-
-
-def commit_tree(tree: Path, message: str) -> None:
-    """Make `tree` (our own scratch directory) a repository with all its files committed."""
-    with clean_env():
-        try:
-            repo = gitpython.Repo.init(tree)
-            repo.git.add("-A")
-            gitpython.Git(str(tree)).execute(["git", *_cfg_args(), "commit", "-q", "-m", message])
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
-        except GitCommandError as exc:
-            raise _tool_error(f"git could not commit in {tree}", exc) from exc
-
-
-def store_blob(tree: Path, content: bytes) -> str:
-    """Write `content` into the object database of the repository at `tree`."""
-    with clean_env(), tempfile.NamedTemporaryFile() as tmp:
-        tmp.write(content)
-        tmp.flush()
-        return str(gitpython.Repo(tree).git.hash_object("-w", tmp.name))
-
-
-def try_apply(tree: Path, patch_file: Path, *, three_way: bool) -> tuple[bool, str]:
-    """Apply in the repository at `tree`; (clean, what git said). A failed three-way apply
-    leaves conflict markers in the work tree for a person to resolve."""
-    cmd = ["git", "apply", "--verbose"]
-    if three_way:
-        cmd.append("--3way")
-    with clean_env():
-        try:
-            out = gitpython.Git(str(tree)).execute(
-                [*cmd, str(patch_file.resolve())], with_extended_output=True
-            )
-            return True, str(out[2])
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
-        except GitCommandError as exc:
-            return False, str(exc.stderr or "")
-
-
-def diff_work_tree(tree: Path) -> str:
-    """The work tree's changes against HEAD, as a git-style patch (3 lines of context)."""
-    with clean_env():
-        repo = gitpython.Repo(tree)
-        repo.git.add("-A")
-        return (
-            str(repo.git.diff("--cached", "--no-color", "--no-ext-diff", "--abbrev=7", "HEAD"))
-            + "\n"
-        )
-
-
-def conflicted_files(tree: Path) -> list[str]:
-    with clean_env():
-        repo = gitpython.Repo(tree)
-        names = repo.git.diff("--name-only", "--diff-filter=U")
-        return [n for n in names.splitlines() if n]
-
-
-def fetch_tag_commit(repo_dir: Path, url: str, tag: str) -> str:
-    """Fetch `tag` shallowly into the bare repo `repo_dir`; return the commit it names."""
-    with clean_env():
-        try:
-            repo = _open_bare(repo_dir)
-            _remote(repo, url).fetch(f"+refs/tags/{tag}:refs/tags/{tag}", depth=1, no_tags=True)
-            return str(repo.git.rev_parse(f"refs/tags/{tag}^{{commit}}"))
-        except GitCommandNotFound as exc:
-            raise _git_missing(exc) from exc
-        except GitCommandError as exc:
-            raise SourceError(f"cannot fetch tag {tag} from {url}") from exc

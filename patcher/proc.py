@@ -1,32 +1,39 @@
-"""The one boundary to external programs other than git (cargo, pip, python).
+"""The one boundary to external programs other than git: cargo, pip, python, maturin.
 
-Every failure becomes a ToolError that keeps the command, the exit code and the output.
+Every program runs through `run`, which echoes it (`-v`), captures its output, and turns a
+failure into an ExternalError that keeps the command (shell-quoted), its exit code and what
+it said, with a hint. Making virtual environments lives here too, since it is running Python.
 """
 
 from __future__ import annotations
 
-import logging
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from patcher.errors import ToolError
-
-log = logging.getLogger(__name__)
+from patcher import ui
+from patcher.errors import ExternalError
 
 _INSTALL_HINTS = {
     "cargo": "install Rust with rustup (https://rustup.rs) and make sure `cargo` is on PATH",
     "git": "install git (e.g. `apt-get install git`) and make sure it is on PATH",
 }
+_FAILED_HINTS = {
+    "cargo": "read cargo's output above; with --offline, the crates.io index and the crates "
+    "must already be in cargo's cache",
+    "pip": "read pip's output above; check that PyPI (or your index) is reachable",
+}
 
 
 def which(program: str) -> str:
-    """The full path of `program`, or a ToolError that says how to get it."""
+    """The full path of `program`, or an ExternalError that says how to get it."""
     found = shutil.which(program)
     if found is None:
-        raise ToolError(
+        raise ExternalError(
             f"`{program}` was not found on PATH",
             hint=_INSTALL_HINTS.get(program, f"install {program} and make sure it is on PATH"),
         )
@@ -45,17 +52,20 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run a command to completion, capturing its output as text.
 
-    `env` is merged over os.environ, less the names in `unset`. With `check`, a non-zero
-    exit raises ToolError.
+    `env` is merged over os.environ (for the child only), less the names in `unset`. With
+    `check`, a non-zero exit raises ExternalError.
     """
     args = [str(part) for part in cmd]
+    program = Path(args[0]).name
+    shown = shlex.join(args)
     args[0] = which(args[0]) if os.sep not in args[0] else args[0]
     full_env = dict(os.environ)
     if env is not None:
         full_env.update(env)
     for name in unset:
         full_env.pop(name, None)
-    log.debug("+ %s (cwd=%s)", " ".join(args), cwd)
+    ui.say(f"+ {shown}" + (f"  (in {cwd})" if cwd else ""), at=ui.Level.VERBOSE)
+    default_hint = _FAILED_HINTS.get(program, f"read what {program} said above")
     try:
         proc = subprocess.run(
             args,
@@ -69,14 +79,33 @@ def run(
             check=False,
         )
     except OSError as exc:
-        raise ToolError(f"could not run {args[0]}: {exc}", hint=hint, cmd=tuple(args)) from exc
+        raise ExternalError(
+            f"could not run {args[0]}: {exc.strerror}", hint=hint or default_hint, command=args
+        ) from exc
     if check and proc.returncode != 0:
-        raise ToolError(
-            f"{what or Path(args[0]).name} failed",
-            hint=hint,
-            cmd=tuple(args),
+        raise ExternalError(
+            what or f"{program} failed",
+            hint=hint or default_hint,
+            command=args,
             returncode=proc.returncode,
             stdout=proc.stdout,
             stderr=proc.stderr,
         )
     return proc
+
+
+def base_python() -> str:
+    """The real path of the base interpreter of the running Python (outside any venv)."""
+    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def make_venv(where: Path, *, python: str | None = None, with_pip: bool = False) -> Path:
+    """A fresh virtual environment of `python` (default: our base interpreter); returns its
+    interpreter."""
+    cmd = [python or base_python(), "-m", "venv", *([] if with_pip else ["--without-pip"])]
+    run([*cmd, where], what=f"could not create a virtual environment at {where}")
+    return venv_python(where)

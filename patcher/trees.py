@@ -10,6 +10,7 @@ from pathlib import Path
 
 from patcher.errors import SourceError
 
+_UNSAFE = "refusing to unpack it; the source is not what a release should be: report it"
 # Files cargo writes into its registry extraction, not part of a crate's content.
 IGNORED_NAMES = frozenset({".cargo-ok"})
 
@@ -63,15 +64,20 @@ def safe_extract(archive: Path, dest: Path, *, allow_links: bool = True) -> None
         for member in tar.getmembers():
             target = (root / member.name).resolve()
             if not (target == root or root in target.parents) or member.isdev():
-                raise SourceError(f"archive {archive.name} has an unsafe member {member.name!r}")
+                raise SourceError(
+                    f"archive {archive.name} has an unsafe member {member.name!r}", hint=_UNSAFE
+                )
             if (member.issym() or member.islnk()) and not allow_links:
-                raise SourceError(f"archive {archive.name} has a link {member.name!r}")
+                raise SourceError(
+                    f"archive {archive.name} has a link {member.name!r}", hint=_UNSAFE
+                )
             if member.issym() or member.islnk():
                 base = target.parent if member.issym() else root
                 link = (base / member.linkname).resolve()
                 if not (link == root or root in link.parents):
                     raise SourceError(
-                        f"archive {archive.name}: link {member.name!r} points outside the tree"
+                        f"archive {archive.name}: link {member.name!r} points outside the tree",
+                        hint=_UNSAFE,
                     )
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, filter="data")

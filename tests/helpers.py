@@ -11,8 +11,9 @@ from pathlib import Path
 import git as gitpython
 import tomlkit
 
-from patcher import cargo, maturin, pins, trees
-from patcher.sources import PYO3_CRATES
+from patcher import cargo, proc, trees
+from patcher.upstreams import maturin, pins
+from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "hello-pyo3"
@@ -42,7 +43,7 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     with repo.config_writer() as cfg:
         cfg.set_value("user", "name", "test")
         cfg.set_value("user", "email", "test@example.invalid")
-    pins = ["# test pins for a repository made from published crates\n"]
+    pin_lines = ["# test pins for a repository made from published crates\n"]
     for version in versions:
         for item in repo_dir.iterdir():
             if item.name != ".git":
@@ -58,12 +59,12 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
         repo.git.add("-A")
         repo.index.commit(f"release {version}")
         repo.create_tag(f"v{version}")
-        pins.append(
+        pin_lines.append(
             f'[release."{version}"]\ntag = "v{version}"\ncommit = "{repo.head.commit.hexsha}"\n'
         )
     pins_dir = root / "pins"
     pins_dir.mkdir()
-    (pins_dir / "pyo3.toml").write_text("\n".join(pins), encoding="utf-8")
+    (pins_dir / "pyo3.toml").write_text("\n".join(pin_lines), encoding="utf-8")
     # maturin stays pinned as shipped
     (pins_dir / "maturin.toml").write_bytes((REPO_ROOT / "vendor/pins/maturin.toml").read_bytes())
     return repo_dir.as_uri(), pins_dir
@@ -74,7 +75,7 @@ def make_maturin_repo(root: Path, published: str, version: str) -> tuple[str, Pa
     the published `published` source (the crate, verified against the pinned commit). Returns its
     file:// URL and a pins dir (pyo3 and maturin pinned as shipped; `version` not yet)."""
     repo_dir = root / "maturin-upstream"
-    tree, _origin = maturin.pristine_maturin(pins.get_pin("maturin", published))
+    tree, _origin = maturin.pristine(pins.get_pin("maturin", published))
     trees.copy_tree(tree, repo_dir)
     for leftover in ("PKG-INFO",):
         (repo_dir / leftover).unlink(missing_ok=True)
@@ -155,6 +156,14 @@ def snapshot(
             elif path.is_file():
                 found[rel] = (path.read_bytes(), path.stat().st_mtime_ns)
     return dict(sorted(found.items()))
+
+
+def make_venv(where: Path, *, with_pip: bool = False) -> Path:
+    """A fresh venv of the base interpreter of this Python; returns its python."""
+    return proc.make_venv(where, with_pip=with_pip)
+
+
+BASE_PYTHON = proc.base_python()
 
 
 def copy_example(where: Path, name: str = "example") -> Path:

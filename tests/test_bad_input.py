@@ -1,7 +1,9 @@
 """Every bad input we know of: a clear error, a hint, a documented exit code, the project
-byte-identical on every refusal, and nothing outside the project touched. The table in
-docs/bad-input.md is produced from these cases: run
-`PYO3_PATCHER_UPDATE_DOCS=1 python -m pytest tests/test_bad_input.py` to regenerate it."""
+byte-identical on every refusal, and nothing outside the project touched.
+
+docs/bad-input.md lists every case with its exit code (checked by a test on its own) and the
+message it gets (written by each case when `PYO3_PATCHER_UPDATE_DOCS=1`: run
+`PYO3_PATCHER_UPDATE_DOCS=1 python -m pytest tests/test_bad_input.py` to refresh them)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,16 @@ import pytest
 from helpers import REPO_ROOT, copy_example, run_patcher, snapshot
 
 DOC = REPO_ROOT / "docs" / "bad-input.md"
-ROWS: dict[str, tuple[str, int, str]] = {}
+DOC_HEAD = """# Bad input: what patcher says
+
+Produced by `tests/test_bad_input.py` (`PYO3_PATCHER_UPDATE_DOCS=1` refreshes the messages).
+Every refusal leaves the project byte-identical (bytes and mtimes) and touches nothing
+outside it; no input ends in exit 70 (a bug). `tests/project/test_hostile_input.py`
+feeds generated malformed records, manifests and lock files through apply, verify and remove.
+
+| case | command | exit | message |
+|---|---|---:|---|
+"""
 HUNK = "@@ -1,3 +1,3 @@\n a\n-b\n+c\n d\n"
 TREE = ".pyo3-patcher/pyo3-ffi-0.28.3"
 
@@ -488,7 +499,7 @@ def test_bad_input(name: str, tmp_path: Path, applied_template: Path) -> None:
         hint = next(line for line in lines if line.startswith("hint:"))
         assert case.needle in result.stderr, result.stderr
         message = f"{error} / {hint}"
-    ROWS[name] = (case.command, result.returncode, _normalize(message, tmp_path))
+    _record(name, case.command, result.returncode, _normalize(message, tmp_path))
 
 
 def test_project_path_with_spaces_and_non_ascii_works(tmp_path: Path) -> None:
@@ -496,7 +507,7 @@ def test_project_path_with_spaces_and_non_ascii_works(tmp_path: Path) -> None:
     result = run_patcher("apply", "--project", project)
     assert result.returncode == 0, result.stderr
     assert run_patcher("verify", "--project", project).returncode == 0
-    ROWS["project path with spaces and non-ASCII"] = ("apply", 0, "works (apply and verify)")
+    _record("project path with spaces and non-ASCII", "apply", 0, "works (apply and verify)")
 
 
 def test_moved_tag(tmp_path: Path) -> None:
@@ -523,13 +534,8 @@ def test_moved_tag(tmp_path: Path) -> None:
     assert "the tag was moved" in result.stderr
     assert snapshot(project) == before
     lines = result.stderr.strip().splitlines()
-    ROWS["a moved upstream tag"] = (
-        "apply",
-        4,
-        _normalize(
-            " / ".join(line for line in lines if line.startswith(("error:", "hint:"))), tmp_path
-        ),
-    )
+    said = " / ".join(line for line in lines if line.startswith(("error:", "hint:")))
+    _record("a moved upstream tag", "apply", 4, _normalize(said, tmp_path))
 
 
 def test_cached_tree_with_a_wrong_digest_is_fetched_again(tmp_path: Path) -> None:
@@ -544,40 +550,42 @@ def test_cached_tree_with_a_wrong_digest_is_fetched_again(tmp_path: Path) -> Non
     assert "does not match its digest; fetching again" in result.stderr
     vendored = project / ".pyo3-patcher" / "pyo3-build-config-0.28.3" / "src" / "impl_.rs"
     assert "PYO3_BASE_PYTHON" in vendored.read_text(encoding="utf-8")
-    ROWS["cached tree with a wrong digest"] = (
+    _record(
+        "cached tree with a wrong digest",
         "apply",
         0,
         "warning: cached pyo3-build-config 0.28.3 does not match its digest; fetching again",
     )
 
 
-def test_zz_table_in_docs_is_current() -> None:
-    """Runs last in this module: writes or checks docs/bad-input.md."""
-    if len(ROWS) < len(CASES) + 3:
-        pytest.skip("not every case ran")
-    lines = [
-        "# Bad input: what patcher says",
-        "",
-        "Produced by `tests/test_bad_input.py` (`PYO3_PATCHER_UPDATE_DOCS=1` regenerates it).",
-        "Every refusal leaves the project byte-identical (bytes and mtimes) and touches nothing",
-        "outside it; no input ends in exit 70 (a bug). `tests/project/test_hostile_input.py`",
-        "feeds generated malformed records and manifests through apply, verify and remove.",
-        "",
-        "| case | command | exit | message |",
-        "|---|---|---:|---|",
-    ]
-    for case in sorted(ROWS):
-        command, code, message = ROWS[case]
-        lines.append(f"| {case} | {command} | {code} | {message.replace('|', '/')} |")
-    text = "\n".join(lines) + "\n"
-    if os.environ.get("PYO3_PATCHER_UPDATE_DOCS"):
-        DOC.write_text(text, encoding="utf-8")
+EXTRAS = {
+    "project path with spaces and non-ASCII": ("apply", 0),
+    "a moved upstream tag": ("apply", 4),
+    "cached tree with a wrong digest": ("apply", 0),
+}
 
-    # Messages quote library text (tomlkit's parse errors) that may change between versions;
-    # the cases and exit codes may not.
-    def cases_and_codes(doc: str) -> list[str]:
-        return [line.rsplit("|", 2)[0] for line in doc.splitlines() if line.startswith("| ")]
 
-    assert DOC.is_file() and cases_and_codes(DOC.read_text(encoding="utf-8")) == cases_and_codes(
-        text
-    ), "docs/bad-input.md is stale: regenerate with PYO3_PATCHER_UPDATE_DOCS=1"
+def _doc_rows() -> dict[str, tuple[str, str, str]]:
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("| ") and not line.startswith(("| case |", "|---")):
+            case, command, code, message = (c.strip() for c in line[2:-2].split(" | ", 3))
+            rows[case] = (command, code, message)
+    return rows
+
+
+def _record(case: str, command: str, code: int, message: str) -> None:
+    """With PYO3_PATCHER_UPDATE_DOCS=1, write this case's row into docs/bad-input.md."""
+    if not os.environ.get("PYO3_PATCHER_UPDATE_DOCS"):
+        return
+    rows = _doc_rows() if DOC.is_file() else {}
+    rows[case] = (command, str(code), message.replace("|", "/"))
+    body = "".join(f"| {c} | {m} | {k} | {t} |\n" for c, (m, k, t) in sorted(rows.items()))
+    DOC.write_text(DOC_HEAD + body, encoding="utf-8")
+
+
+def test_the_docs_list_every_case_with_its_exit_code() -> None:
+    expected = {name: (c.command, str(c.code)) for name, c in CASES.items()}
+    expected.update({name: (command, str(code)) for name, (command, code) in EXTRAS.items()})
+    found = {case: (command, code) for case, (command, code, _) in _doc_rows().items()}
+    assert found == expected, "docs/bad-input.md is stale: PYO3_PATCHER_UPDATE_DOCS=1 pytest"

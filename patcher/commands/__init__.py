@@ -1,1 +1,14 @@
-"""One module per subcommand: `register(subparsers)` and a function returning an exit code."""
+"""One module per command: `register(subparsers)` and `run(args)` returning an exit code.
+
+User commands: apply, update, refresh, remove, verify, env, demo. Maintainer commands (in a
+checkout of pyo3-patcher): matrix, and refresh --upstream (which the refresh module hands to
+patcher.maintainer)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def module(verb: str) -> ModuleType:
+    return importlib.import_module(f"patcher.commands.{verb}")

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patcher import sources
 from patcher.project import apply
 from patcher.project.apply import Result
+from patcher.upstreams.base import SOURCE_CHOICES
 
 
 def add_project_arg(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--source",
-        choices=sources.SOURCE_CHOICES,
+        choices=SOURCE_CHOICES,
         default=None,
         help="where pinned sources come from (default: git, falling back to crates.io)",
     )

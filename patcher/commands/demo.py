@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patcher import demo
+from patcher import demo, ui
 
 
 def register(sub: Any) -> None:
@@ -18,9 +18,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(
-        "building the example unpatched, then patched (each twice, from two venvs)...",
-        file=sys.stderr,
-    )
+    ui.say("building the example unpatched, then patched (each twice, from two venvs)...")
     sys.stdout.write(demo.render(demo.run_demo(args.example)))
     return 0

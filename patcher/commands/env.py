@@ -3,12 +3,12 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import sys
 from typing import Any
 
-from patcher import maturin
+from patcher import frontends, ui
 from patcher.commands.apply import add_project_arg
 from patcher.project.discovery import discover
+from patcher.upstreams import maturin
 
 
 def register(sub: Any) -> None:
@@ -28,9 +28,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    build = maturin.build_for_project(discover(args.project), offline=args.offline)
-    for key, value in maturin.frontend_env(build, dict(os.environ)).items():
-        line = f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}"
-        print(line)
-    print(f"# patched maturin {build.local_version}: {build.wheel}", file=sys.stderr)
+    project = discover(args.project)
+    build = maturin.build_for_project(
+        project.build_requires,
+        project.config.maturin,
+        url=project.config.maturin_url,
+        offline=args.offline,
+    )
+    env = frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}")
+    ui.say(f"# patched maturin {build.local_version}: {build.wheel}")
     return 0

@@ -5,12 +5,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patcher import matrix
+from patcher import upstreams
 from patcher.errors import UsageError
-
-UPSTREAMS = ("pyo3", "maturin")
-# a pyo3 check is a probe build of two small crates (seconds); a maturin check builds maturin
-DEFAULT_CHECK = {"pyo3": "all", "maturin": "ends"}
+from patcher.maintainer import matrix
 
 
 def register(sub: Any) -> None:
@@ -19,10 +16,10 @@ def register(sub: Any) -> None:
         help="(maintainers) regenerate the coverage matrices",
         description="For every pinned release: the variant, whether it applies, and whether "
         "the patched release passes the compile and behaviour check. "
-        "`patcher matrix --output-dir docs` regenerates both committed matrices.",
+        "`patcher matrix --output-dir docs` regenerates every committed matrix.",
     )
     parser.add_argument(
-        "upstreams", nargs="*", metavar="UPSTREAM", help="pyo3 and/or maturin (default: both)"
+        "upstreams", nargs="*", metavar="UPSTREAM", help="pyo3 and/or maturin (default: all)"
     )
     parser.add_argument(
         "--check",
@@ -39,15 +36,7 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    unknown = [u for u in args.upstreams if u not in UPSTREAMS]
-    if unknown:
-        raise UsageError(f"unknown upstream {unknown[0]!r}", hint="use pyo3 and/or maturin")
-    upstreams = list(dict.fromkeys(args.upstreams)) or list(UPSTREAMS)
-    if args.output and len(upstreams) != 1:
-        raise UsageError("--output takes one matrix", hint="name one upstream, or --output-dir")
-    if args.output_dir and not args.output_dir.is_dir():
-        raise UsageError(f"{args.output_dir} is not a directory")
+def _command(args: argparse.Namespace) -> str:
     command = "patcher matrix" + (f" {' '.join(args.upstreams)}" if args.upstreams else "")
     if args.check:
         command += f" --check {args.check}"
@@ -55,12 +44,20 @@ def run(args: argparse.Namespace) -> int:
         command += f" --output {args.output.as_posix()}"
     if args.output_dir:
         command += f" --output-dir {args.output_dir.as_posix()}"
-    for upstream in upstreams:
-        check = args.check or DEFAULT_CHECK[upstream]
-        rows = matrix.coverage(upstream, check)
-        text = matrix.render(upstream, rows, command)
+    return command
+
+
+def run(args: argparse.Namespace) -> int:
+    chosen = [upstreams.get(name) for name in dict.fromkeys(args.upstreams)]
+    chosen = chosen or list(upstreams.ALL.values())
+    if args.output and len(chosen) != 1:
+        raise UsageError("--output takes one matrix", hint="name one upstream, or --output-dir")
+    if args.output_dir and not args.output_dir.is_dir():
+        raise UsageError(f"{args.output_dir} is not a directory", hint="create it first")
+    for upstream in chosen:
+        text = matrix.render(upstream, matrix.coverage(upstream, args.check or ""), _command(args))
         target = args.output or (
-            args.output_dir / f"coverage-{upstream}.md" if args.output_dir else None
+            args.output_dir / f"coverage-{upstream.name}.md" if args.output_dir else None
         )
         if target is not None:
             target.write_text(text, encoding="utf-8")

@@ -4,19 +4,20 @@ import argparse
 import sys
 from typing import Any
 
-from patcher import maturin, upstream
 from patcher.commands.apply import add_project_arg
-from patcher.errors import ProjectError, UsageError
-from patcher.project import apply
-from patcher.project.discovery import discover
+from patcher.errors import UsageError
+from patcher.maintainer import refresh as maintainer_refresh
+from patcher.project import refresh
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "refresh",
-        help="carry a project (or, for maintainers, our patches) to new upstream releases",
-        description="In a project: re-pin, re-vendor and rewire after a pyo3 upgrade. With "
-        "--upstream (maintainers, in this repository): carry the patch to a new release.",
+        help="carry the patch to the pyo3/maturin release the project now locks",
+        description="In a project: re-pin, re-vendor and rewire after you changed the pyo3 or "
+        "maturin requirement yourself (to move pyo3 within your requirements: `patcher "
+        "update`). Maintainers, in this repository: --upstream carries our patches to a new "
+        "upstream release.",
     )
     add_project_arg(parser)
     parser.add_argument(
@@ -29,68 +30,51 @@ def register(sub: Any) -> None:
     group.add_argument(
         "--upstream",
         metavar="UPSTREAM@VERSION",
-        help="pin a new upstream release and carry the patch to it",
+        help="(maintainers) pin a new upstream release and carry the patches to it",
     )
     group.add_argument(
         "--continue",
         dest="continue_",
         metavar="UPSTREAM@VERSION",
-        help="finish a refresh after resolving its conflicts by hand",
+        help="(maintainers) finish a refresh after resolving its conflicts by hand",
     )
-    parser.add_argument("--url", help="git URL of the upstream (default: as for apply)")
+    parser.add_argument("--url", help="(maintainers) git URL of the upstream")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.upstream or args.continue_:
-        if args.offline:
-            raise UsageError(
-                "--offline is for a project refresh", hint="pinning a new release needs the network"
-            )
-        name, version = upstream.parse_target(args.upstream or args.continue_)
-        result = (
-            upstream.refresh(name, version, url=args.url, dry_run=args.dry_run)
-            if args.upstream
-            else upstream.continue_refresh(name, version, dry_run=args.dry_run)
-        )
-        print(
-            f"{name} {result.version}: {result.how}; variant {result.variant} {result.action}; "
-            f"{result.check}"
-        )
-        return 0
+        return _upstream(args)
     if args.url:
         raise UsageError(
             "--url is for --upstream", hint="a project names its git URLs in [tool.pyo3-patcher]"
         )
-    applied = apply.run_apply(
-        args.project, apply.Options(dry_run=args.dry_run, offline=args.offline)
-    )
-    previous, record = applied.previous, applied.record
-    if previous is None:
-        raise ProjectError(
-            "patcher has not been applied to this project", hint="run `patcher apply` first"
-        )
-    if not applied.plan.changed:
+    refreshed = refresh.run_refresh(args.project, dry_run=args.dry_run, offline=args.offline)
+    if not refreshed.result.plan.changed:
         print(
             "nothing to do: the project is up to date (to move pyo3 to a newer release, "
             "`patcher update`)"
         )
         return 0
-    old = {c: previous.pyo3_version for c in previous.crates}
-    new = {c: record.pyo3_version for c in record.crates}
-    revendored = {t.crate for t in applied.plan.trees if t.source is not None}
-    for crate in sorted(old.keys() | new.keys()):
-        before, after = old.get(crate, "-"), new.get(crate, "-")
-        if before != after:
-            print(f"{crate}: {before} -> {after}")
-        elif crate in revendored:
-            print(f"{crate}: {after} (re-vendored)")
-    if previous.maturin != record.maturin:
-        print(f"maturin: {previous.maturin or '-'} -> {record.maturin or '-'}")
-    sys.stdout.write(applied.plan.render(done=not args.dry_run))
-    if not args.dry_run and record.maturin and previous.maturin != record.maturin:
-        # isolated builds need the new patched maturin; build it now (cached) so that
-        # `patcher env` is instant and a build failure shows here, not in the user's CI
-        build = maturin.build_for_project(discover(args.project), offline=args.offline)
-        print(f"patched maturin {build.local_version}: {build.wheel}")
+    for line in refreshed.moved:
+        print(line)
+    sys.stdout.write(refreshed.result.plan.render(done=not args.dry_run))
+    if refreshed.maturin is not None:
+        print(f"patched maturin {refreshed.maturin.local_version}: {refreshed.maturin.wheel}")
+    return 0
+
+
+def _upstream(args: argparse.Namespace) -> int:
+    if args.offline:
+        raise UsageError(
+            "--offline is for a project refresh", hint="pinning a new release needs the network"
+        )
+    upstream, version = maintainer_refresh.parse_target(args.upstream or args.continue_)
+    results = (
+        maintainer_refresh.refresh(upstream, version, url=args.url, dry_run=args.dry_run)
+        if args.upstream
+        else maintainer_refresh.continue_refresh(upstream, version, dry_run=args.dry_run)
+    )
+    for result in results:
+        print(result.render())
     return 0

@@ -11,16 +11,18 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from patcher import git, maturin, patches, pins, sources, trees
+from patcher import git, trees
 from patcher.errors import ProjectError
-from patcher.patched import PatchedSource, patched_pyo3
 from patcher.project import gains, manifest, plan, record, resolve, vendor
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project, opened
+from patcher.project.manifest import Ours
 from patcher.project.plan import FileChange, Plan, TreeChange
 from patcher.project.record import Record, RegistryEntry
 from patcher.project.resolve import Inputs
 from patcher.project.textfile import TextFile
+from patcher.project.vendor import VendoredRelease
+from patcher.upstreams import maturin, pyo3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,14 +35,14 @@ class Options:
 
 @dataclasses.dataclass(frozen=True)
 class Release:
-    """The patched pyo3 release to vendor, ready in the cache."""
+    """The patched pyo3 release to vendor, ready in the cache in its vendored form."""
 
-    patched: PatchedSource
+    vendored: VendoredRelease
     maturin: str  # the patched maturin isolated builds get ("" when not a maturin build)
 
     @property
     def version(self) -> str:
-        return self.patched.version
+        return self.vendored.version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +59,7 @@ def run_apply(directory: Path, options: Options, *, version: str | None = None) 
     with opened(directory) as project:
         inputs = resolve.read_inputs(project)
         owned = inputs.record.entries if inputs.record else {}
-        manifest.refuse_foreign(
-            inputs.manifest.text, owned, set(sources.PYO3_CRATES), force=options.force
-        )
+        manifest.refuse_foreign(inputs.manifest.text, owned, set(pyo3.CRATES), force=options.force)
         locked = resolve.locked_pyo3(project, inputs, offline=options.offline)
         release = prepare(project, inputs.record, version or locked.version, options)
         result = plan_apply(project, inputs, locked, release, options.force)
@@ -110,21 +110,19 @@ def git_warnings(project: Project, rec: Record) -> list[str]:
 
 def prepare(project: Project, previous: Record | None, version: str, options: Options) -> Release:
     """Fetch (or find in the cache) and patch the pinned release; the network step."""
-    pin = pins.get_pin("pyo3", version)
-    variant = patches.select_variant("pyo3", version)
-    # the maturin release isolated builds will get; checked here so a requirement no pinned
-    # release satisfies fails before anything is written
-    maturin_version = maturin.wanted_version(project)
+    # the maturin release isolated builds will get; checked first so that a requirement no
+    # pinned release satisfies fails before anything is fetched or written
+    maturin_version = maturin.wanted_version(project.build_requires, project.config.maturin)
     source = options.source or project.config.source
     if previous is not None and previous.pyo3_version == version and options.source is None:
         source = previous.source  # the same source reproduces the recorded trees
-    pristine = sources.pristine_pyo3(
-        pin,
+    patched = pyo3.patched_release(
+        version,
         source=source,
-        url=sources.upstream_url("pyo3", project.config.pyo3_url),
+        url=pyo3.UPSTREAM.url(project.config.pyo3_url),
         offline=options.offline,
     )
-    return Release(patched_pyo3(pristine, variant), maturin_version)
+    return Release(vendor.vendored(patched), maturin_version)
 
 
 def _registry(
@@ -148,37 +146,38 @@ def plan_apply(
     vendor_dir = project.config.vendor_dir
     version = release.version
     wanted = {c: record.tree_rel(vendor_dir, c, version) for c in locked.crates}
-    changes = _tree_changes(project, previous, wanted, release.patched)
+    changes = _tree_changes(project, previous, wanted, release.vendored)
     project.fence.check(vendor_dir, what="vendor-dir")
-    mkdirs = () if (root / vendor_dir).is_dir() else (vendor_dir,)
+    parts = vendor_dir.split("/")
+    ancestors = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    mkdirs = tuple(rel for rel in ancestors if not (root / rel).is_dir())
+    created_dirs = tuple(rel for rel in mkdirs if rel != vendor_dir)
+    if previous is not None and previous.vendor_dir == vendor_dir:
+        created_dirs = previous.created_dirs  # made by the first apply, still ours
 
     edit = manifest.plan_entries(
-        inputs.manifest.text,
-        wanted,
-        previous.entries if previous else {},
-        created_table=previous.created_patch_table if previous else False,
-        separator=previous.separator if previous else "",
-        replaced=previous.replaced if previous else {},
-        force=force,
+        inputs.manifest.text, wanted, previous.ours if previous else Ours(), force=force
     )
-    pin = release.patched.pristine.pin
+    patched = release.vendored.patched
+    pin = patched.pristine.pin
     new_record = Record(
         vendor_dir=vendor_dir,
         pyo3_version=version,
         tag=pin.tag,
         commit=pin.commit,
-        variant=release.patched.variant.name,
-        patch_sha256=release.patched.variant.digest,
-        outcome=release.patched.outcome,
-        source=release.patched.pristine.origin,
+        variant=patched.variant.name,
+        patch_sha256=patched.variant.digest,
+        outcome=patched.outcome,
+        source=patched.pristine.origin,
         crates=locked.crates,
-        digests={c: release.patched.digests[c] for c in locked.crates},
+        digests={c: release.vendored.digests[c] for c in locked.crates},
         entries=wanted,
-        created_patch_table=edit.created_table,
-        separator=edit.separator,
+        created_patch_table=edit.ours.created_table,
+        separator=edit.ours.separator,
         maturin=release.maturin,
         registry=_registry(locked, version, previous),
-        replaced=edit.replaced,
+        replaced=edit.ours.replaced,
+        created_dirs=created_dirs,
     )
     files = [
         change
@@ -188,7 +187,7 @@ def plan_apply(
     rmdirs: tuple[str, ...] = ()
     if previous is not None and previous.vendor_dir != vendor_dir:
         files += _drop_root_files(project, previous.vendor_dir)
-        rmdirs = (previous.vendor_dir,)
+        rmdirs = (previous.vendor_dir, *reversed(previous.created_dirs))
     new_manifest = inputs.manifest.encode(edit.text)
     if new_manifest != inputs.manifest.raw:
         files.append(_file_change(project, project.workspace_manifest, new_manifest))
@@ -226,18 +225,18 @@ def _file_change(project: Project, path: Path, new: bytes) -> FileChange:
 
 
 def _tree_changes(
-    project: Project, previous: Record | None, wanted: Mapping[str, str], patched: PatchedSource
+    project: Project, previous: Record | None, wanted: Mapping[str, str], release: VendoredRelease
 ) -> list[TreeChange]:
     root = project.workspace_root
     changes = []
     for crate, rel in sorted(wanted.items()):
         dest = project.fence.check(rel, what="vendored folder")
         if dest.exists():
-            if not vendor.is_ours(dest, crate, patched.version, previous):
+            if not vendor.is_ours(dest, crate, release.version, previous):
                 raise vendor.not_ours(dest, root)
-            if trees.digest_of(dest) == patched.digests[crate]:
+            if trees.digest_of(dest) == release.digests[crate]:
                 continue  # unchanged: keep its bytes and mtimes (cargo rebuilds on a new mtime)
-        changes.append(TreeChange(crate, rel, patched.directories[crate]))
+        changes.append(TreeChange(crate, rel, release.directories[crate]))
     if previous is not None:
         for crate in previous.crates:
             rel = previous.tree_rel(crate)
@@ -263,7 +262,7 @@ def stage(
     """Let cargo resolve the planned manifest in a shadow, from the project's Cargo.lock (or
     `base`, where update moved it); add the Cargo.lock cargo writes, and what the patch saves."""
     the_plan = result.plan
-    dirs = {c: release.patched.directories[c] for c in result.record.crates}
+    dirs = {c: release.vendored.directories[c] for c in result.record.crates}
     resolution = resolve.resolve(
         the_plan.project,
         result.manifest_text,

@@ -12,20 +12,19 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from patcher import cache, git
+from patcher import cache, git, ui
 from patcher.errors import ProjectError
 from patcher.project import textfile, transaction
 from patcher.project.fence import Fence, check_relative
 from patcher.project.record import FILE_NAME as RECORD_FILE
 from patcher.project.shadow import Workspace
-from patcher.sources import SOURCE_CHOICES
+from patcher.upstreams.base import SOURCE_CHOICES
 
 # Hidden and named after the tool, like .cargo/ or .venv/: one directory we own entirely, at the
 # workspace root beside the [patch] table that points into it (short relative paths, and no
@@ -111,10 +110,9 @@ def _config(ours: Mapping[str, Any], path: Path | None) -> Config:
         return Config()
     unknown = sorted(set(ours) - set(_SETTINGS))
     if unknown:
-        print(
-            f"warning: {path.name}: unknown [tool.pyo3-patcher] settings {unknown} are ignored "
-            f"(known: {', '.join(_SETTINGS)})",
-            file=sys.stderr,
+        ui.warn(
+            f"{path.name}: unknown [tool.pyo3-patcher] settings {unknown} are ignored "
+            f"(known: {', '.join(_SETTINGS)})"
         )
     where = "[tool.pyo3-patcher]"
     vendor_dir = _string(ours, "vendor-dir", where, path) or DEFAULT_VENDOR_DIR
@@ -211,7 +209,7 @@ def discover(directory: Path) -> Project:
     return Project(directory, pyproject, manifest, workspace, config, requires, tuple(features))
 
 
-def project_lock_path(project: Project) -> Path:
+def project_mutex(project: Project) -> Path:
     key = hashlib.sha256(str(project.workspace_root).encode()).hexdigest()[:16]
     return cache.root() / "projects" / key
 
@@ -223,8 +221,8 @@ def opened(directory: Path, *, recover: bool = True) -> Iterator[Project]:
     Two patchers on one project: the second waits for the first (or fails clearly)."""
     project = discover(directory)
     timeout = float(os.environ.get("PYO3_PATCHER_PROJECT_LOCK_TIMEOUT", "600"))
-    with cache.locked(project_lock_path(project), timeout=timeout):
+    with cache.exclusive(project_mutex(project), timeout=timeout):
         if recover:
             for message in transaction.recover(project.fence):
-                print(f"note: {message} in {project.workspace_root}", file=sys.stderr)
+                ui.say(f"note: {message} in {project.workspace_root}")
         yield project

@@ -38,7 +38,10 @@ class Fence:
                 "files that named this path",
             ) from None
         if not rel.parts:
-            raise ContainmentError(f"refusing to replace the workspace root {self.root} itself")
+            raise ContainmentError(
+                f"refusing to replace the workspace root {self.root} itself",
+                hint="check the settings or the files that named this path",
+            )
         current = self.root
         for part in rel.parts:
             current = current / part

@@ -29,13 +29,22 @@ _LAYOUT_HINT = (
 
 
 @dataclasses.dataclass(frozen=True)
+class Ours:
+    """What we own in the manifest, and how we changed it: what `remove` needs to take it
+    back exactly (kept in our record)."""
+
+    entries: Mapping[str, str] = dataclasses.field(default_factory=dict)  # crate -> path
+    created_table: bool = False
+    separator: str = ""
+    replaced: Mapping[str, str] = dataclasses.field(default_factory=dict)  # user's values
+
+
+@dataclasses.dataclass(frozen=True)
 class PatchEdit:
-    """A planned edit: the new text and what `remove` needs to take it back."""
+    """A planned edit: the new text, and what we own in it."""
 
     text: str
-    created_table: bool
-    separator: str
-    replaced: Mapping[str, str]  # crate -> the user's TOML value we replaced (apply --force)
+    ours: Ours
 
 
 def _crates_io(doc: tomlkit.TOMLDocument) -> Any:
@@ -57,7 +66,9 @@ def _parse(text: str) -> tomlkit.TOMLDocument:
     try:
         return tomlkit.parse(text)
     except (TOMLKitError, ValueError) as exc:
-        raise ProjectError(f"Cargo.toml is not valid TOML: {exc}") from exc
+        raise ProjectError(
+            f"Cargo.toml is not valid TOML: {exc}", hint="fix the syntax error in Cargo.toml"
+        ) from exc
 
 
 def _plain(value: Any) -> Any:
@@ -118,30 +129,21 @@ def _render_table(wanted: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan_entries(
-    text: str,
-    wanted: Mapping[str, str],
-    owned: Mapping[str, str],
-    *,
-    created_table: bool,
-    separator: str,
-    replaced: Mapping[str, str],
-    force: bool,
-) -> PatchEdit:
+def plan_entries(text: str, wanted: Mapping[str, str], before: Ours, *, force: bool) -> PatchEdit:
     """Set our entries to `wanted` (crate -> relative path) in the manifest `text`, which may
-    already hold the entries of an earlier apply (`owned`, with how that apply changed the
-    file). Raises ProjectError for a layout we cannot edit reversibly."""
+    already hold what an earlier apply owns (`before`). Raises ProjectError for a layout we
+    cannot edit reversibly."""
     doc = _parse(text)
     table = _crates_io(doc)
-    replaced = dict(replaced)
+    owned, replaced = before.entries, dict(before.replaced)
     if table is None:
         if not wanted:
-            return PatchEdit(text, False, "", {})
+            return PatchEdit(text, Ours())
         if doc.get("patch") is None or isinstance(doc.get("patch"), Table):
             # Appended as text, not through tomlkit: the user's bytes stay a prefix.
             sep = _separator(text)
-            edit = PatchEdit(text + sep + _render_table(wanted), True, sep, {})
-            _check(text, edit, wanted, owned, created_table, separator, replaced)
+            edit = PatchEdit(text + sep + _render_table(wanted), Ours(wanted, True, sep, {}))
+            _check(text, before, edit)
             return edit
     assert table is not None
     dropped = sorted(set(owned) - set(wanted))
@@ -157,28 +159,21 @@ def plan_entries(
             replaced[name] = current.as_string()
         table[name] = _path_entry(path)
     new_text = tomlkit.dumps(doc)
+    separator = before.separator
     # tomlkit ends a line it adds to a last table that had no final newline; note it as
     # the "separator" so that remove takes it back
-    if not created_table and separator != "EOF\n":
+    if not before.created_table and separator != "EOF\n":
         separator = "EOF\n" if not text.endswith("\n") and new_text.endswith("\n") else ""
-    edit = PatchEdit(new_text, created_table, separator, replaced)
-    _check(text, edit, wanted, owned, created_table, separator, replaced)
+    edit = PatchEdit(new_text, Ours(wanted, before.created_table, separator, replaced))
+    _check(text, before, edit)
     return edit
 
 
-def _check(  # noqa: PLR0917 (the old state and the new, side by side)
-    old: str,
-    edit: PatchEdit,
-    wanted: Mapping[str, str],
-    owned: Mapping[str, str],
-    old_created: bool,
-    old_separator: str,
-    old_replaced: Mapping[str, str],
-) -> None:
+def _check(old: str, before: Ours, edit: PatchEdit) -> None:
     """The edit means what we intend, and taking it out again gives back the user's text."""
-    before = _parse(old).unwrap()
+    wanted, owned, old_replaced = edit.ours.entries, before.entries, before.replaced
     after = _parse(edit.text).unwrap()
-    expected = copy.deepcopy(before)
+    expected = copy.deepcopy(_parse(old).unwrap())
     table = expected.setdefault("patch", {}).setdefault("crates-io", {})
     for name in set(owned) - set(wanted):
         if name in old_replaced:
@@ -193,10 +188,8 @@ def _check(  # noqa: PLR0917 (the old state and the new, side by side)
             del expected["patch"]
     if after != expected:
         raise ProjectError("patcher could not edit [patch.crates-io] cleanly", hint=_LAYOUT_HINT)
-    pristine_old = remove_entries(old, owned, old_created, old_separator, old_replaced)
-    pristine_new = remove_entries(
-        edit.text, wanted, edit.created_table, edit.separator, edit.replaced
-    )
+    pristine_old = remove_entries(old, before)
+    pristine_new = remove_entries(edit.text, edit.ours)
     if pristine_old != pristine_new:
         raise ProjectError(
             "patcher could not edit [patch.crates-io] in a way `patcher remove` can take back "
@@ -228,16 +221,16 @@ def _is_empty(table: Any) -> bool:
     )
 
 
-def remove_entries(
-    text: str,
-    owned: Mapping[str, str],
-    created_table: bool,
-    separator: str,
-    replaced: Mapping[str, str],
-) -> str:
+def remove_entries(text: str, ours: Ours) -> str:
     """Drop the entries we own (only where they still say what we wrote), put back the user's
     entries we replaced, and drop the table if we created it and nothing else is left in it.
     Lines the user changed or added stay."""
+    owned, created_table, separator, replaced = (
+        ours.entries,
+        ours.created_table,
+        ours.separator,
+        ours.replaced,
+    )
     if not owned:
         return text
     doc = _parse(text)
@@ -249,9 +242,9 @@ def remove_entries(
     if separator == "EOF\n":
         return result[:-1] if result.endswith("\n") else result
     if created_table and _is_empty(table):
-        ours = separator + "[patch.crates-io]\n"
-        if result.endswith(ours):
-            return result[: -len(ours)]  # exactly what we appended
+        appended = separator + "[patch.crates-io]\n"
+        if result.endswith(appended):
+            return result[: -len(appended)]  # exactly what we appended
         patch = doc["patch"]
         del patch["crates-io"]
         if len(patch) == 0:

@@ -21,7 +21,8 @@ from tomlkit.exceptions import TOMLKitError
 from patcher.errors import ProjectError
 from patcher.project import textfile
 from patcher.project.fence import check_relative
-from patcher.sources import PYO3_CRATES
+from patcher.project.manifest import Ours
+from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 FILE_NAME = "pyo3-patcher.lock"
 FORMAT = 2
@@ -76,10 +77,18 @@ class Record:
     maturin: str = ""  # the patched maturin isolated builds get ("" when not a maturin build)
     registry: Mapping[str, RegistryEntry] = dataclasses.field(default_factory=dict)
     replaced: Mapping[str, str] = dataclasses.field(default_factory=dict)  # crate -> TOML value
+    # folders apply made on the way to the vendor folder (`vendor-dir = "a/b"`: "a"), which
+    # remove takes away again when they are empty
+    created_dirs: tuple[str, ...] = ()
     format: int = FORMAT
 
     def tree_rel(self, crate: str) -> str:
         return tree_rel(self.vendor_dir, crate, self.pyo3_version)
+
+    @property
+    def ours(self) -> Ours:
+        """What we own in the manifest, as manifest.py takes it."""
+        return Ours(self.entries, self.created_patch_table, self.separator, self.replaced)
 
     def render(self) -> str:
         doc = tomlkit.document()
@@ -88,6 +97,8 @@ class Record:
         doc.add(tomlkit.comment("checks them and `patcher remove` undoes the change."))
         doc.add("format", FORMAT)
         doc.add("vendor-dir", self.vendor_dir)
+        if self.created_dirs:
+            doc.add("created-dirs", list(self.created_dirs))
         pyo3 = tomlkit.table()
         for key, value in (
             ("version", self.pyo3_version),
@@ -267,9 +278,16 @@ def _maturin_version(doc: Mapping[str, Any], r: _Reader) -> str:
 
 def _parse_v2(doc: Mapping[str, Any], r: _Reader) -> Record:
     r.unknown(
-        doc, "the file", {"format", "vendor-dir", "pyo3", "cargo-lock", "manifest", "maturin"}
+        doc,
+        "the file",
+        {"format", "vendor-dir", "created-dirs", "pyo3", "cargo-lock", "manifest", "maturin"},
     )
     vendor_dir = _vendor_dir(doc, r)
+    created = doc.get("created-dirs", [])
+    if not isinstance(created, list) or not all(
+        isinstance(d, str) and vendor_dir.startswith(d + "/") for d in created
+    ):
+        raise r.fail("created-dirs", "must list folders on the way to vendor-dir")
     fields = _parse_pyo3(r.table(doc, "pyo3"), r)
     manifest = r.table(doc, "manifest")
     r.unknown(manifest, "manifest", {"created-patch-table", "separator", "entries", "replaced"})
@@ -300,6 +318,7 @@ def _parse_v2(doc: Mapping[str, Any], r: _Reader) -> Record:
         maturin=_maturin_version(doc, r),
         registry=registry,
         replaced=replaced,
+        created_dirs=tuple(created),
         format=2,
     )
 

@@ -8,10 +8,10 @@ vendored folders, our record; Cargo.lock gets back the lines apply took from it.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
-from patcher.errors import ToolError
+from patcher import ui
+from patcher.errors import ExternalError
 from patcher.project import cargolock, manifest, plan, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.plan import FileChange, Plan, TreeChange
@@ -29,7 +29,7 @@ def run_remove(directory: Path, *, dry_run: bool = False, offline: bool = False)
     with opened(directory) as project:
         inputs = resolve.read_inputs(project)
         if inputs.record is None:
-            print("nothing to undo: patcher has not been applied here", file=sys.stderr)
+            ui.say("nothing to undo: patcher has not been applied here")
             return Result(Plan(project, "not applied"), None)
         planned, text = plan_remove(project, inputs, inputs.record)
         the_plan = stage(planned, inputs, text, offline=offline)
@@ -50,13 +50,7 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
         if not vendor.is_ours(tree, crate, record.pyo3_version, record):
             raise vendor.not_ours(tree, root)
         changes.append(TreeChange(crate, rel, None))
-    text = manifest.remove_entries(
-        inputs.manifest.text,
-        record.entries,
-        record.created_patch_table,
-        record.separator,
-        record.replaced,
-    )
+    text = manifest.remove_entries(inputs.manifest.text, record.ours)
     files = []
     for rel, data in vendor.root_files(record.vendor_dir).items():
         path = project.fence.check(rel)
@@ -78,7 +72,7 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
         trees=tuple(changes),
         files=tuple(files),
         record=FileChange(record_rel, project.record_file.read_bytes(), None),
-        rmdirs=(record.vendor_dir,),
+        rmdirs=(record.vendor_dir, *reversed(record.created_dirs)),
     ), text
 
 
@@ -97,7 +91,7 @@ def stage(the_plan: Plan, inputs: Inputs, manifest_text: str, *, offline: bool) 
     try:
         resolve.resolve(project, manifest_text, lock, {}, offline=offline, locked=True)
         new_lock: bytes | None = restored
-    except ToolError:
+    except ExternalError:
         new_lock = resolve.resolve(project, manifest_text, lock, {}, offline=offline).lock
         the_plan = dataclasses.replace(
             the_plan,

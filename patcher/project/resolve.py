@@ -9,15 +9,16 @@ from typing import Any
 
 from packaging.version import Version
 
-from patcher import cargo, pins
-from patcher.errors import PatchError, ProjectError, ToolError
+from patcher import cargo
+from patcher.errors import ExternalError, PatchError, ProjectError
 from patcher.project import cargolock, manifest, record, textfile
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project
 from patcher.project.record import Record
 from patcher.project.shadow import Shadow
 from patcher.project.textfile import TextFile
-from patcher.sources import PYO3_CRATES
+from patcher.upstreams import pins
+from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,9 +149,7 @@ def unpatched(inputs: Inputs) -> Unpatched:
     rec = inputs.record
     if rec is None:
         return Unpatched(inputs.manifest.text, inputs.lock)
-    text = manifest.remove_entries(
-        inputs.manifest.text, rec.entries, rec.created_patch_table, rec.separator, rec.replaced
-    )
+    text = manifest.remove_entries(inputs.manifest.text, rec.ours)
     lock = inputs.lock
     if lock is not None:
         restored = cargolock.restore_registry(lock.text, rec.pyo3_version, rec.registry)
@@ -184,10 +183,10 @@ def moved_to(
         code, said = shadow.update(args, offline=offline, check=False)
         if code != 0:
             if version is None:
-                raise ToolError(
+                raise ExternalError(
                     "cargo could not update pyo3 in a scratch copy of the workspace",
                     hint="see cargo's message above",
-                    cmd=("cargo", "update", *args),
+                    command=("cargo", "update", *args),
                     returncode=code,
                     stderr=said,
                 )

@@ -58,7 +58,9 @@ def read(path: Path) -> TextFile:
     try:
         raw = path.read_bytes()
     except IsADirectoryError as exc:
-        raise ProjectError(f"{path} is a directory, not a file") from exc
+        raise ProjectError(
+            f"{path} is a directory, not a file", hint="move the folder out of the way"
+        ) from exc
     except OSError as exc:
         raise ProjectError(
             f"cannot read {path}: {exc.strerror}", hint="check that the file exists and is readable"

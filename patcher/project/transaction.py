@@ -60,7 +60,7 @@ def fault_point(step: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), step)
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    raise InjectedFault(f"injected fault at step {step!r}")
+    raise InjectedFault(f"injected fault at step {step!r}", hint="unset PYO3_PATCHER_FAULT")
 
 
 def _write_error(path: Path, exc: OSError) -> ProjectError:

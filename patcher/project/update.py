@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from patcher import pins
 from patcher.errors import ProjectError
 from patcher.project import apply, resolve
 from patcher.project.apply import Options, Result
 from patcher.project.discovery import opened
+from patcher.upstreams import pins
 
 
 def run_update(

@@ -20,13 +20,20 @@ and `git_problems` finds those so that apply can warn.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
+from typing import Any
 
-from patcher import git, trees
+from patcher import cache, git, trees
 from patcher.errors import ProjectError
 from patcher.project.record import Record
+from patcher.upstreams.pyo3 import PatchedRelease
 
+# Bumped whenever the vendored form of a tree changes (the marker file, the crates' own git
+# rule files left out), so that older cache entries are not mistaken for the current form.
+VENDORED_FORM = "v3"
 MARKER = ".pyo3-patcher-tree"
 GIT_FILES = (".gitattributes", ".gitignore")  # what a vendored tree leaves out
 ROOT_FILES = {
@@ -58,6 +65,61 @@ def finish_tree(tree: Path, crate: str, version: str) -> None:
             if name in GIT_FILES:
                 (Path(dirpath) / name).unlink()
     (tree / MARKER).write_text(marker_text(crate, version), encoding="utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class VendoredRelease:
+    """A patched pyo3 release in the form it is vendored: one tree per crate, in the cache."""
+
+    patched: PatchedRelease
+    directories: dict[str, Path]  # crate -> its vendored form in the cache
+    digests: dict[str, str]  # crate -> tree digest
+
+    @property
+    def version(self) -> str:
+        return self.patched.version
+
+
+def vendored(patched: PatchedRelease) -> VendoredRelease:
+    """The vendored form of a patched release, made once in the cache from its trees."""
+    pin, variant = patched.pristine.pin, patched.variant
+    entry = (
+        cache.root()
+        / "vendored"
+        / f"pyo3-{pin.version}-{pin.commit[:12]}-{patched.pristine.origin.replace('.', '')}"
+        f"-{variant.name}-{variant.digest[:12]}-{VENDORED_FORM}"
+    )
+    names = sorted(patched.directories)
+    with cache.exclusive(entry):
+        found = _load_vendored(patched, entry, names)
+        if found is None:
+            with cache.building(entry) as tmp:
+                for crate, source in patched.directories.items():
+                    trees.copy_tree(source, tmp / crate)
+                    finish_tree(tmp / crate, crate, pin.version)
+                digests = {c: trees.digest_of(tmp / c) for c in names}
+                (tmp / "vendored.json").write_text(
+                    json.dumps({"digests": digests}, indent=2) + "\n", encoding="utf-8"
+                )
+            found = cache.made(_load_vendored(patched, entry, names), entry)
+        return found
+
+
+def _load_vendored(
+    patched: PatchedRelease, entry: Path, names: list[str]
+) -> VendoredRelease | None:
+    def parse(meta: Any) -> dict[str, str]:
+        digests = {str(k): str(v) for k, v in meta["digests"].items()}
+        if sorted(digests) != names:
+            raise ValueError("unexpected crates")
+        return digests
+
+    digests = cache.read_entry(entry, "vendored.json", parse)
+    if digests is None:
+        return None
+    if not cache.trees_match(entry, digests):
+        return None
+    return VendoredRelease(patched, {name: entry / name for name in names}, digests)
 
 
 def root_files(vendor_dir: str) -> dict[str, bytes]:

@@ -13,13 +13,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from patcher import maturin, patches, pins, sources, trees
+from patcher import trees
 from patcher.errors import PatcherError
-from patcher.patched import patched_pyo3
 from patcher.project import cargolock, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
+from patcher.upstreams import maturin, pins, pyo3, variants
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _newer(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> l
 def _pin_and_patch(rec: Record) -> list[Check]:
     try:
         pin = pins.get_pin("pyo3", rec.pyo3_version)
-        variant = patches.select_variant("pyo3", rec.pyo3_version)
+        variant = variants.select_variant("pyo3", rec.pyo3_version)
     except PatcherError as exc:
         return [Check("pin", False, exc.message)]
     same_pin = (pin.commit, pin.tag) == (rec.commit, rec.tag)
@@ -145,7 +145,7 @@ def _locked_release(inputs: Inputs, rec: Record) -> list[Check]:
 
 def _maturin(project: Project, rec: Record) -> Check:
     try:
-        wanted = maturin.wanted_version(project)
+        wanted = maturin.wanted_version(project.build_requires, project.config.maturin)
     except PatcherError as exc:
         return Check("maturin", False, exc.message)
     same = wanted == rec.maturin
@@ -162,12 +162,11 @@ def _maturin(project: Project, rec: Record) -> Check:
 def _expected(rec: Record, *, offline: bool) -> tuple[dict[str, dict[str, str]] | None, str]:
     """Per crate, the per-file digests apply would vendor: derived from the pin and our patch."""
     try:
-        pin = pins.get_pin("pyo3", rec.pyo3_version)
-        pristine = sources.pristine_pyo3(pin, source=rec.source, offline=offline)
-        patched = patched_pyo3(pristine, patches.select_variant("pyo3", rec.pyo3_version))
+        patched = pyo3.patched_release(rec.pyo3_version, source=rec.source, offline=offline)
+        release = vendor.vendored(patched)
     except PatcherError as exc:
         return None, exc.message
-    return {c: trees.file_digests(patched.directories[c]) for c in rec.crates}, ""
+    return {c: trees.file_digests(release.directories[c]) for c in rec.crates}, ""
 
 
 def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check], list[str]]:

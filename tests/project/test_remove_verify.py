@@ -1,20 +1,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from helpers import EXAMPLE, run_patcher, snapshot
-
-
-def _bytes(snap: dict[str, tuple[bytes, int]]) -> dict[str, bytes]:
-    return {k: v[0] for k, v in snap.items()}
-
-
-def _example(tmp_path: Path) -> Path:
-    project = tmp_path / "example"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
-    return project
+from helpers import bytes_of, copy_example, run_patcher, snapshot
 
 
 def _apply(project: Path) -> None:
@@ -23,17 +12,19 @@ def _apply(project: Path) -> None:
 
 
 def test_remove_gives_back_the_exact_bytes(tmp_path: Path) -> None:
-    project = _example(tmp_path)
-    before = _bytes(snapshot(project))
+    project = copy_example(tmp_path)
+    before = bytes_of(snapshot(project))
     _apply(project)
-    assert _bytes(snapshot(project)) != before
+    assert bytes_of(snapshot(project)) != before
     result = run_patcher("remove", "--project", project)
     assert result.returncode == 0, result.stderr
-    assert _bytes(snapshot(project)) == before
+    assert bytes_of(snapshot(project)) == before
+    assert not (project / ".pyo3-patcher").exists()  # every tree, our rule files, the folder
+    assert result.stdout.count("removed .pyo3-patcher/") == 7  # 5 trees, 2 rule files
 
 
 def test_remove_keeps_what_the_user_added_since(tmp_path: Path) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     _apply(project)
     manifest = project / "Cargo.toml"
     text = manifest.read_text(encoding="utf-8")
@@ -46,7 +37,7 @@ def test_remove_keeps_what_the_user_added_since(tmp_path: Path) -> None:
 
 
 def test_remove_with_nothing_to_undo_says_so(tmp_path: Path) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     before = snapshot(project)
     result = run_patcher("remove", "--project", project)
     assert result.returncode == 0
@@ -55,7 +46,7 @@ def test_remove_with_nothing_to_undo_says_so(tmp_path: Path) -> None:
 
 
 def test_verify_passes_after_apply_and_names_edits(tmp_path: Path) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     assert run_patcher("verify", "--project", project).returncode == 7
     _apply(project)
     result = run_patcher("verify", "--project", project, "--json")
@@ -74,7 +65,7 @@ def test_verify_passes_after_apply_and_names_edits(tmp_path: Path) -> None:
 
 
 def test_verify_catches_a_pyo3_upgrade_without_refresh(tmp_path: Path) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     _apply(project)
     lock = project / "Cargo.lock"
     # what `cargo update` after bumping pyo3 leaves: registry entries of another release

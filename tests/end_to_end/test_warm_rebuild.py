@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, run_patcher
+from helpers import BASE_PYTHON, copy_example, make_venv, run_patcher
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
-BASE_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-
-
-def _venv(path: Path) -> Path:
-    subprocess.run([BASE_PYTHON, "-m", "venv", "--without-pip", str(path)], check=True)
-    return path / "bin" / "python"
 
 
 def _cargo_build(
@@ -46,12 +38,11 @@ def _fresh(stderr: str) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
 def test_second_build_from_another_venv(tmp_path: Path, patched: bool) -> None:
-    project = tmp_path / "hello"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    project = copy_example(tmp_path, "hello")
     if patched:
         result = run_patcher("apply", "--project", project, "--source", "crates.io")
         assert result.returncode == 0, result.stderr
-    venv_a, venv_b = _venv(tmp_path / "venv-a"), _venv(tmp_path / "venv-b")
+    venv_a, venv_b = make_venv(tmp_path / "venv-a"), make_venv(tmp_path / "venv-b")
 
     first = _cargo_build(project, {"PYO3_PYTHON": str(venv_a), "PYO3_BASE_PYTHON": BASE_PYTHON})
     assert first.returncode == 0, first.stderr[-3000:]
@@ -72,11 +63,10 @@ def test_second_build_from_another_venv(tmp_path: Path, patched: bool) -> None:
 
 @pytest.mark.slow
 def test_resolved_config_names_the_base_interpreter(tmp_path: Path) -> None:
-    project = tmp_path / "hello"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    project = copy_example(tmp_path, "hello")
     result = run_patcher("apply", "--project", project, "--source", "crates.io")
     assert result.returncode == 0, result.stderr
-    venv = _venv(tmp_path / "venv")
+    venv = make_venv(tmp_path / "venv")
     # PYO3_PRINT_CONFIG makes the build script print the config and fail on purpose; its own
     # target dir keeps it from dirtying anything else.
     printed = _cargo_build(

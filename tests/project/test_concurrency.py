@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from helpers import EXAMPLE, run_patcher
+from helpers import copy_example, run_patcher
 
 
 def _spawn(project: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -34,8 +33,7 @@ def test_four_processes_four_projects_one_cold_cache(tmp_path: Path) -> None:
     env = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache")}
     projects = []
     for i in range(4):
-        project = tmp_path / f"p{i}"
-        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+        project = copy_example(tmp_path, f"p{i}")
         projects.append(project)
     procs = [_spawn(p, env) for p in projects]
     for proc in procs:
@@ -52,8 +50,7 @@ def test_four_processes_four_projects_one_cold_cache(tmp_path: Path) -> None:
 
 def test_two_processes_on_one_project_do_not_interleave(tmp_path: Path) -> None:
     env = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache")}
-    project = tmp_path / "p"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    project = copy_example(tmp_path, "p")
     first, second = _spawn(project, env), _spawn(project, env)
     results = [(*p.communicate(timeout=600), p.returncode) for p in (first, second)]
     assert all(code == 0 for _, _, code in results), results
@@ -71,10 +68,9 @@ def test_a_busy_project_fails_clearly_when_waiting_is_not_allowed(tmp_path: Path
         "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cache"),
         "PYO3_PATCHER_PROJECT_LOCK_TIMEOUT": "1",
     }
-    project = tmp_path / "p"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    project = copy_example(tmp_path, "p")
     os.environ["PYO3_PATCHER_CACHE_DIR"] = env["PYO3_PATCHER_CACHE_DIR"]
-    lock_path = discovery.project_lock_path(discovery.discover(project))
+    lock_path = discovery.project_mutex(discovery.discover(project))
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(lock_path) + ".lock"):
         result = run_patcher("apply", "--project", project, "--source", "crates.io", env=env)

@@ -62,15 +62,11 @@ def cargo_toml(draw: st.DrawFn) -> str:
 
 
 def _apply(text: str, wanted: dict[str, str] = WANTED) -> manifest.PatchEdit:
-    return manifest.plan_entries(
-        text, wanted, {}, created_table=False, separator="", replaced={}, force=False
-    )
+    return manifest.plan_entries(text, wanted, manifest.Ours(), force=False)
 
 
-def _remove(edit: manifest.PatchEdit, owned: dict[str, str] = WANTED) -> str:
-    return manifest.remove_entries(
-        edit.text, owned, edit.created_table, edit.separator, edit.replaced
-    )
+def _remove(edit: manifest.PatchEdit) -> str:
+    return manifest.remove_entries(edit.text, edit.ours)
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,15 +81,7 @@ def test_apply_then_remove_gives_back_the_exact_bytes(text: str) -> None:
 @given(cargo_toml())
 def test_apply_twice_equals_apply_once(text: str) -> None:
     once = _apply(text)
-    twice = manifest.plan_entries(
-        once.text,
-        WANTED,
-        WANTED,
-        created_table=once.created_table,
-        separator=once.separator,
-        replaced=once.replaced,
-        force=False,
-    )
+    twice = manifest.plan_entries(once.text, WANTED, once.ours, force=False)
     assert twice == once
 
 
@@ -106,19 +94,11 @@ def test_reapply_for_another_release_then_remove_gives_back_the_bytes(
     text: str, newer: dict[str, str]
 ) -> None:
     first = _apply(text)
-    second = manifest.plan_entries(
-        first.text,
-        newer,
-        WANTED,
-        created_table=first.created_table,
-        separator=first.separator,
-        replaced=first.replaced,
-        force=False,
-    )
+    second = manifest.plan_entries(first.text, newer, first.ours, force=False)
     assert {k: v for k, v in manifest.patch_entries(second.text).items() if k in WANTED} == {
         name: {"path": path} for name, path in newer.items()
     }
-    assert _remove(second, newer) == text
+    assert _remove(second) == text
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,3 +1,5 @@
+"""Patch variants: which one claims a release, and what a patch may and may not do."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -5,8 +7,9 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from patcher import patches, pins
 from patcher.errors import PatchError, UnsupportedRelease
+from patcher.upstreams import pins
+from patcher.upstreams import variants as patches
 
 
 def _variant(tmp_path: Path, text: str) -> patches.Variant:
@@ -26,7 +29,7 @@ def test_every_pinned_pyo3_release_has_a_variant_that_parses() -> None:
 
 
 def test_release_outside_the_variants_is_refused() -> None:
-    with pytest.raises(UnsupportedRelease):
+    with pytest.raises(UnsupportedRelease, match=r"no pyo3 patch variant claims release 0\.19\.2"):
         patches.select_variant("pyo3", "0.19.2")
 
 
@@ -54,7 +57,7 @@ def test_binary_patch_is_refused(tmp_path: Path) -> None:
 
 
 def test_garbage_is_not_a_patch(tmp_path: Path) -> None:
-    with pytest.raises(PatchError):
+    with pytest.raises(PatchError, match=r"contains no file changes|not a valid unified diff"):
         patches.check_patch(_variant(tmp_path, "this is not a diff\n"))
 
 

@@ -1,4 +1,8 @@
-"""Pins: for each upstream release we support, its tag and the commit it was published from."""
+"""Pins: for each upstream release we support, its tag and the commit it was published from.
+
+One file per upstream, vendor/pins/<upstream>.toml (shipped inside the wheel), read here and
+extended by `patcher refresh --upstream`.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ from packaging.version import InvalidVersion, Version
 from patcher import resources
 from patcher.errors import PatcherError, UnsupportedRelease
 
-UPSTREAMS = ("pyo3", "maturin")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_HINT = (
+    "the pins come with pyo3-patcher: restore vendor/pins/ from version control or reinstall "
+    "pyo3-patcher (PYO3_PATCHER_PINS_DIR, if set, points elsewhere)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +56,13 @@ def load_pins(upstream: str) -> dict[str, Pin]:
     try:
         doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
     except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
-        raise PatcherError(f"cannot read the {upstream} pins at {path}: {exc}") from exc
+        raise PatcherError(f"cannot read the {upstream} pins at {path}: {exc}", _HINT) from exc
     pins: dict[str, Pin] = {}
     for version, table in doc.get("release", {}).items():
         commit = str(table["commit"])
         tag_commit = table.get("tag-commit")
         if not _SHA_RE.match(commit) or (tag_commit and not _SHA_RE.match(tag_commit)):
-            raise PatcherError(f"{path}: release {version} has a malformed commit SHA")
+            raise PatcherError(f"{path}: release {version} has a malformed commit SHA", _HINT)
         pins[version] = Pin(
             upstream=upstream,
             version=version,
@@ -76,7 +83,9 @@ def get_pin(upstream: str, version: str) -> Pin:
     try:
         Version(version)
     except InvalidVersion as exc:
-        raise UnsupportedRelease(f"{version!r} is not a valid {upstream} version") from exc
+        raise UnsupportedRelease(
+            f"{version!r} is not a valid {upstream} version", hint="name a release, e.g. 0.28.3"
+        ) from exc
     pins = load_pins(upstream)
     if version not in pins:
         raise UnsupportedRelease(
@@ -88,3 +97,24 @@ def get_pin(upstream: str, version: str) -> Pin:
             ),
         )
     return pins[version]
+
+
+def write_pin(pin: Pin) -> None:
+    """Add `pin` to its upstream's pins file (nothing if it is there), atomically."""
+    path = pins_file(pin.upstream)
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    releases = doc.setdefault("release", tomlkit.table(is_super_table=True))
+    if pin.version in releases:
+        return
+    table = tomlkit.table()
+    for key, value in pin.as_toml().items():
+        table.add(key, value)
+    releases.add(pin.version, table)
+    atomic_write(path, tomlkit.dumps(doc))
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write one of our own data files (pins, variants) so that a crash leaves the old one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, make_venv
 
 
 def test_wheel_carries_patches_and_pins(tmp_path: Path) -> None:
@@ -29,8 +29,7 @@ def test_wheel_carries_patches_and_pins(tmp_path: Path) -> None:
 
     # and an installed wheel finds its own copies, not a checkout's
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    python = make_venv(venv, with_pip=True)
     subprocess.run(
         [python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, cwd=tmp_path
     )

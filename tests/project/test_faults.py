@@ -2,39 +2,35 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, run_patcher, snapshot
+from helpers import copy_example, run_patcher, snapshot
 
 APPLY_STEPS = [
     "vendor:pyo3",
     "vendor:pyo3-ffi",
     "vendor:pyo3-macros-backend",
+    "write:.gitattributes",
     "write:Cargo.toml",
     "write:Cargo.lock",
     "write:state",
     "commit",
 ]
+CRATES = ("pyo3", "pyo3-build-config", "pyo3-ffi", "pyo3-macros", "pyo3-macros-backend")
 REMOVE_STEPS = [
-    "remove:.pyo3-patcher/pyo3-ffi-0.28.3",
+    *(f"remove:.pyo3-patcher/{crate}-0.28.3" for crate in CRATES),
+    "write:.gitattributes",
     "write:Cargo.toml",
     "write:Cargo.lock",
     "write:state",
     "commit",
 ]
-
-
-def _example(tmp_path: Path) -> Path:
-    project = tmp_path / "example"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
-    return project
 
 
 @pytest.mark.parametrize("step", APPLY_STEPS)
 def test_a_fault_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step: str) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     before = snapshot(project)
     result = run_patcher(
         "apply", "--project", project, "--source", "crates.io", env={"PYO3_PATCHER_FAULT": step}
@@ -46,7 +42,7 @@ def test_a_fault_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step:
 
 @pytest.mark.parametrize("step", REMOVE_STEPS)
 def test_a_fault_during_remove_leaves_the_project_as_it_was(tmp_path: Path, step: str) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     assert run_patcher("apply", "--project", project, "--source", "crates.io").returncode == 0
     before = snapshot(project)
     result = run_patcher("remove", "--project", project, env={"PYO3_PATCHER_FAULT": step})
@@ -55,7 +51,7 @@ def test_a_fault_during_remove_leaves_the_project_as_it_was(tmp_path: Path, step
 
 
 def test_a_fault_during_reapply_after_an_upgrade_leaves_the_project(tmp_path: Path) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     assert run_patcher("apply", "--project", project, "--source", "crates.io").returncode == 0
     manifest = project / "Cargo.toml"
     manifest.write_text(
@@ -77,7 +73,7 @@ def test_a_fault_during_reapply_after_an_upgrade_leaves_the_project(tmp_path: Pa
 
 @pytest.mark.parametrize("step", ["vendor:pyo3-ffi", "write:Cargo.lock", "write:state"])
 def test_ctrl_c_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step: str) -> None:
-    project = _example(tmp_path)
+    project = copy_example(tmp_path)
     before = snapshot(project)
     result = run_patcher(
         "apply",

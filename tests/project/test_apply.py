@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, run_patcher, snapshot, write_crate
+from helpers import copy_example, run_patcher, snapshot, write_crate
 
 PYO3 = "0.22.6"
 
@@ -143,8 +142,7 @@ def test_project_without_cargo_lock_is_resolved_through_cargo(tmp_path: Path) ->
 
 
 def test_dry_run_prints_the_diff_and_changes_nothing(tmp_path: Path) -> None:
-    project = tmp_path / "example"
-    shutil.copytree(EXAMPLE, project)
+    project = copy_example(tmp_path)
     before = snapshot(project)
     result = _apply(project, "--dry-run")
     assert "+[patch.crates-io]" in result.stdout
@@ -153,8 +151,7 @@ def test_dry_run_prints_the_diff_and_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_second_apply_writes_nothing(tmp_path: Path) -> None:
-    project = tmp_path / "example"
-    shutil.copytree(EXAMPLE, project)
+    project = copy_example(tmp_path)
     _apply(project)
     before = snapshot(project)
     result = _apply(project, "--json")
@@ -203,8 +200,7 @@ def test_bad_input_gets_an_error_a_hint_and_leaves_the_project(
 
 
 def test_offline_uses_only_the_cache_and_says_what_is_missing(tmp_path: Path) -> None:
-    project = tmp_path / "example"
-    shutil.copytree(EXAMPLE, project)
+    project = copy_example(tmp_path)
     before = snapshot(project)
     cold = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache")}
     result = run_patcher("apply", "--project", project, "--offline", env=cold)

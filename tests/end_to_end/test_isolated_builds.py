@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, run_patcher
+from helpers import BASE_PYTHON, copy_example, make_venv, run_patcher
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
-BASE_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
 def _rebuilt(log: str) -> set[str]:
@@ -26,8 +25,7 @@ def _rebuilt(log: str) -> set[str]:
 
 
 def _project(tmp_path: Path, patched: bool) -> tuple[Path, dict[str, str]]:
-    project = tmp_path / "hello"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", ".pyo3-patcher"))
+    project = copy_example(tmp_path, "hello")
     env = {"RUST_LOG": "maturin::compile=debug"}  # the patched maturin logs what it sets
     if patched:
         result = run_patcher("apply", "--project", project)
@@ -52,12 +50,11 @@ def test_pip_wheel_isolated_from_two_venvs(tmp_path: Path, patched: bool) -> Non
     project, env = _project(tmp_path, patched)
     logs = []
     for name in ("job-1", "job-2"):
-        venv = tmp_path / name
-        subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True)
+        python = make_venv(tmp_path / name, with_pip=True)
         logs.append(
             _run(
                 [
-                    str(venv / "bin" / "python"),
+                    str(python),
                     "-m",
                     "pip",
                     "wheel",

@@ -1,4 +1,9 @@
-"""Patch variants: which diff applies to which release, checked with unidiff before any use."""
+"""Patch variants: which diff applies to which release, checked with unidiff before any use.
+
+patches/<upstream>/variants.toml lists them, first match wins. An upstream may carry more than
+one kind of change (maturin: its PEP 517 backend, and its compiled binary); each variant
+names its `kind`, and a release gets one variant of each kind.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from patcher import git, resources
-from patcher.errors import PatchError as _PatchError
-from patcher.errors import UnsupportedRelease
+from patcher.errors import PatchError, UnsupportedRelease
 
 _PATCH_HINT = (
     "patch files come with pyo3-patcher: restore patches/ from version control or reinstall "
@@ -21,8 +25,8 @@ _PATCH_HINT = (
 )
 
 
-def PatchError(message: str, hint: str = _PATCH_HINT) -> _PatchError:
-    return _PatchError(message, hint)
+def _bad_patch(message: str) -> PatchError:
+    return PatchError(message, _PATCH_HINT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Variant:
     base: str
     releases: SpecifierSet
     detect: str
+    kind: str = ""  # "" for an upstream with one kind of change
 
     @property
     def digest(self) -> str:
@@ -59,32 +64,37 @@ def load_variants(upstream: str) -> list[Variant]:
     try:
         doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
     except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
-        raise PatchError(f"cannot read {path}: {exc}") from exc
+        raise _bad_patch(f"cannot read {path}: {exc}") from exc
     variants = []
     for entry in doc.get("variant", []):
         try:
-            releases = SpecifierSet(entry["releases"])
-        except InvalidSpecifier as exc:
-            raise PatchError(f"{path}: variant {entry.get('name')}: {exc}") from exc
-        variants.append(
-            Variant(
-                upstream=upstream,
-                name=entry["name"],
-                file=path.parent / entry["file"],
-                base=entry["base"],
-                releases=releases,
-                detect=entry.get("detect", ""),
+            variants.append(
+                Variant(
+                    upstream=upstream,
+                    name=str(entry["name"]),
+                    file=path.parent / str(entry["file"]),
+                    base=str(entry["base"]),
+                    releases=SpecifierSet(str(entry["releases"])),
+                    detect=str(entry.get("detect", "")),
+                    kind=str(entry.get("kind", "")),
+                )
             )
-        )
+        except (KeyError, TypeError, InvalidSpecifier) as exc:
+            raise _bad_patch(f"{path}: variant {entry.get('name')!r}: {exc}") from exc
     return variants
 
 
-def select_variant(upstream: str, version: str) -> Variant:
+def kinds(upstream: str) -> tuple[str, ...]:
+    """The kinds of change the upstream's variants carry, in the order they are listed."""
+    return tuple(dict.fromkeys(v.kind for v in load_variants(upstream)))
+
+
+def select_variant(upstream: str, version: str, kind: str = "") -> Variant:
     for variant in load_variants(upstream):
-        if variant.covers(version):
+        if variant.kind == kind and variant.covers(version):
             return variant
     raise UnsupportedRelease(
-        f"no {upstream} patch variant claims release {version}",
+        f"no {upstream} patch variant{f' ({kind})' if kind else ''} claims release {version}",
         hint=f"maintainers carry the patch forward with `patcher refresh --upstream "
         f"{upstream}@{version}`",
     )
@@ -95,29 +105,29 @@ def check_patch(variant: Variant) -> CheckedPatch:
     try:
         raw = variant.file.read_bytes()
     except OSError as exc:
-        raise PatchError(f"cannot read patch {variant.file}: {exc}") from exc
+        raise _bad_patch(f"cannot read patch {variant.file}: {exc}") from exc
     try:
         patch_set = unidiff.PatchSet(raw.decode("utf-8"))
     except (UnicodeDecodeError, unidiff.UnidiffParseError) as exc:
-        raise PatchError(f"{variant.file} is not a valid unified diff: {exc}") from exc
+        raise _bad_patch(f"{variant.file} is not a valid unified diff: {exc}") from exc
     if not patch_set:
-        raise PatchError(f"{variant.file} contains no file changes")
+        raise _bad_patch(f"{variant.file} contains no file changes")
     files = []
     for patched in patch_set:
         where = f"{variant.file.name}: {patched.path}"
         if patched.is_binary_file:
-            raise PatchError(f"{where}: binary changes are not allowed in a patch")
+            raise _bad_patch(f"{where}: binary changes are not allowed in a patch")
         if patched.is_rename:
-            raise PatchError(f"{where}: renames are not allowed in a patch")
+            raise _bad_patch(f"{where}: renames are not allowed in a patch")
         header = str(patched.patch_info)
         if "new mode 120000" in header or "new file mode 120000" in header:
-            raise PatchError(f"{where}: symlinks are not allowed in a patch")
+            raise _bad_patch(f"{where}: symlinks are not allowed in a patch")
         for name in (patched.source_file, patched.target_file):
             _check_tree_path(where, name)
         if not patched.is_modified_file:
-            raise PatchError(f"{where}: a patch may only modify existing files")
+            raise _bad_patch(f"{where}: a patch may only modify existing files")
         if len(patched) == 0:
-            raise PatchError(f"{where}: no hunks")
+            raise _bad_patch(f"{where}: no hunks")
         files.append(patched.path)
     return CheckedPatch(variant=variant, files=tuple(files))
 
@@ -128,7 +138,7 @@ def _check_tree_path(where: str, name: str) -> None:
     stripped = name[2:] if name.startswith(("a/", "b/")) else name
     path = PurePosixPath(stripped)
     if path.is_absolute() or ".." in path.parts or "\\" in stripped or not path.parts:
-        raise PatchError(f"{where}: path {name!r} points outside the source tree")
+        raise _bad_patch(f"{where}: path {name!r} points outside the source tree")
 
 
 def carries_change(checked: CheckedPatch, tree: Path) -> bool:
@@ -137,7 +147,11 @@ def carries_change(checked: CheckedPatch, tree: Path) -> bool:
     targets = [tree / name for name in checked.files]
     missing = [str(p) for p in targets if not p.is_file()]
     if missing:
-        raise PatchError(f"patch {checked.variant.name}: files missing in the tree: {missing}")
+        raise PatchError(
+            f"patch {checked.variant.name}: files missing in the tree: {missing}",
+            hint="the release lacks a file the variant patches; maintainers carry the patch "
+            "forward with `patcher refresh --upstream`",
+        )
     detect = checked.variant.detect
     return bool(detect) and all(detect in p.read_text(encoding="utf-8") for p in targets)
 

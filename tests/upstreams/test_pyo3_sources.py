@@ -9,9 +9,8 @@ import git as gitpython
 import pytest
 from helpers import make_pyo3_repo
 
-from patcher import patches, pins, sources
 from patcher.errors import SourceError
-from patcher.patched import patched_pyo3
+from patcher.upstreams import pins, pyo3, variants
 
 RELEASES = ["0.20.3", "0.22.6", "0.30.1"]  # 2023, 2024, 2026
 
@@ -21,9 +20,9 @@ def upstream_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     return make_pyo3_repo(tmp_path_factory.mktemp("upstream"), RELEASES)
 
 
-def _check_patched(version: str, origin: str, pristine: sources.PristineSource) -> None:
+def _check_patched(version: str, origin: str, pristine: pyo3.PristineRelease) -> None:
     assert pristine.origin == origin
-    patched = patched_pyo3(pristine, patches.select_variant("pyo3", version))
+    patched = pyo3.patched(pristine, variants.select_variant("pyo3", version))
     assert patched.outcome == "patched"
     impl = (patched.directories["pyo3-build-config"] / "src" / "impl_.rs").read_text("utf-8")
     assert 'env_var("PYO3_BASE_PYTHON")' in impl
@@ -56,14 +55,14 @@ def test_git_source_from_a_repository_cloned_by_url(
     url, pins_dir = upstream_repo
     monkeypatch.setenv("PYO3_PATCHER_PINS_DIR", str(pins_dir))
     pin = pins.get_pin("pyo3", version)
-    pristine = sources.pristine_pyo3(pin, source="git", url=url)
+    pristine = pyo3.pristine(pin, source="git", url=url)
     _check_patched(version, "git", pristine)
 
 
 @pytest.mark.parametrize("version", RELEASES)
 def test_published_crates_verified_against_the_real_pins(version: str) -> None:
     pin = pins.get_pin("pyo3", version)
-    pristine = sources.pristine_pyo3(pin, source="crates.io")
+    pristine = pyo3.pristine(pin, source="crates.io")
     _check_patched(version, "crates.io", pristine)
 
 
@@ -72,7 +71,7 @@ def test_auto_falls_back_to_crates_and_says_so(
 ) -> None:
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cold"))
     pin = pins.get_pin("pyo3", "0.22.6")
-    pristine = sources.pristine_pyo3(pin, source="auto", url=(tmp_path / "nothing").as_uri())
+    pristine = pyo3.pristine(pin, source="auto", url=(tmp_path / "nothing").as_uri())
     assert pristine.origin == "crates.io"
     assert "FALLING BACK" in capsys.readouterr().err
 
@@ -92,7 +91,7 @@ def test_a_moved_tag_is_an_error(
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cache"))
     pin = pins.get_pin("pyo3", "0.22.6")
     with pytest.raises(SourceError, match="moved"):
-        sources.pristine_pyo3(pin, source="git", url=(tmp_path / "moved").as_uri())
+        pyo3.pristine(pin, source="git", url=(tmp_path / "moved").as_uri())
 
 
 def test_a_registry_crate_from_another_commit_is_refused(
@@ -106,4 +105,4 @@ def test_a_registry_crate_from_another_commit_is_refused(
     monkeypatch.setenv("PYO3_PATCHER_PINS_DIR", str(pins_dir))
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(SourceError, match="was built from"):
-        sources.pristine_pyo3(pins.get_pin("pyo3", "0.22.6"), source="crates.io")
+        pyo3.pristine(pins.get_pin("pyo3", "0.22.6"), source="crates.io")

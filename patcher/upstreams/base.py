@@ -1,0 +1,47 @@
+"""What an upstream is to us: the one interface pins, variants, refresh and the matrix use.
+
+An upstream is a git repository whose releases we pin (vendor/pins/<name>.toml) and patch
+(patches/<name>/, one or more variants per kind of change). What differs between pyo3 and
+maturin is only where a release's files come from, how the files a variant touches are laid
+out for `git apply`, and how a patched release is checked; each upstream module implements
+just that. Adding a third upstream is one module here plus its pins and patches.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from pathlib import Path
+
+from patcher.upstreams.pins import Pin
+from patcher.upstreams.variants import Variant
+
+SOURCE_CHOICES = ("auto", "git", "crates.io")
+
+
+class Upstream(abc.ABC):
+    name: str  # as in pins and patches: "pyo3"
+    default_url: str  # its git repository
+    published_crate: str  # the crate whose .cargo_vcs_info.json names a release's commit
+    # how the coverage matrix checks releases by default: "all", or "ends" where a check
+    # is expensive (the first and last release of each variant's range, and the newest)
+    default_check: str = "all"
+    matrix_preamble: tuple[str, ...] = ()
+
+    def url(self, configured: str | None = None) -> str:
+        """The git URL: PYO3_PATCHER_<NAME>_URL, then the project's setting, then upstream."""
+        env = os.environ.get(f"PYO3_PATCHER_{self.name.upper()}_URL")
+        return env or configured or self.default_url
+
+    @abc.abstractmethod
+    def stage_files(
+        self, pin: Pin, files: tuple[str, ...], dest: Path, *, url: str, source: str
+    ) -> str:
+        """Lay the files `files` (repository paths) of the release out under `dest` as they
+        sit in its repository, so that a variant's paths resolve; return where they came
+        from ("git" or "crates.io")."""
+
+    @abc.abstractmethod
+    def check(self, pin: Pin, variant: Variant, *, url: str, source: str) -> str:
+        """Patch the whole release with `variant`, then compile- and behaviour-check it;
+        return what was shown, or raise PatchError."""

@@ -1,0 +1,369 @@
+"""pyo3: its five crates for a pin, the patched crate trees, and the behaviour check.
+
+Pristine crates, one standalone crate directory each (as cargo accepts a path dependency),
+come from git (the pinned commit, each crate made standalone with `cargo package`: pyo3 0.26+
+members inherit from the workspace manifest, so a member copied alone out of a checkout does
+not load) or from crates.io (the published crates, verified against the pin). Both are cached:
+
+    <cache>/pristine/pyo3-<version>-<commit12>/<crate>/...   + source.json
+    <cache>/patched/pyo3-<version>-<commit12>-<origin>-<variant>-<digest12>/<crate>/...
+
+The check: a probe crate built on the patched pyo3-ffi (which compiles the patched
+pyo3-build-config) with PYO3_PYTHON pointing into a venv and PYO3_BASE_PYTHON set must
+register no rerun on PYO3_PYTHON and resolve the base interpreter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from patcher import cache, cargo, proc, trees, ui
+from patcher.errors import PatchError, SourceError
+from patcher.upstreams import sources, variants
+from patcher.upstreams.base import Upstream
+from patcher.upstreams.pins import Pin
+from patcher.upstreams.variants import CheckedPatch, Variant
+
+CRATES = ("pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend")
+
+
+@dataclasses.dataclass(frozen=True)
+class Crate:
+    name: str
+    version: str
+    path_in_vcs: str  # "" for the crate at the repository root
+    directory: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class PristineRelease:
+    pin: Pin
+    origin: str  # "git" or "crates.io"
+    url: str
+    crates: tuple[Crate, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchedRelease:
+    pristine: PristineRelease
+    variant: Variant
+    outcome: str  # "patched", or "upstream" when the release already carries the change
+    directories: dict[str, Path]  # crate name -> patched tree in the cache
+    digests: dict[str, str]  # crate name -> tree digest
+
+    @property
+    def version(self) -> str:
+        return self.pristine.pin.version
+
+
+# --- pristine crates -------------------------------------------------------------------
+
+
+def pristine(
+    pin: Pin, *, source: str = "auto", url: str | None = None, offline: bool = False
+) -> PristineRelease:
+    """The five pyo3 crates of `pin`, from the cache or fetched now (and verified)."""
+    entry = cache.root() / "pristine" / f"pyo3-{pin.version}-{pin.commit[:12]}"
+    url = url or UPSTREAM.url()
+    with cache.exclusive(entry):
+        cached = _load_pristine(pin, entry, url)
+        if cached is not None:
+            return cached
+        if offline:
+            raise SourceError(
+                f"pyo3 {pin.version} ({pin.commit[:12]}) is not in the cache and --offline "
+                "was given",
+                hint=f"run once without --offline to fill the cache at {cache.root()}",
+            )
+        if source in ("auto", "git"):
+            try:
+                with cache.building(entry) as tmp:
+                    _from_git(pin, url, tmp)
+                ui.say(f"pyo3 {pin.version}: source is git {url} @ {pin.commit[:12]}")
+                return cache.made(_load_pristine(pin, entry, url), entry)
+            except SourceError as exc:
+                if source == "git":
+                    raise
+                ui.warn(
+                    f"git source unavailable ({exc.message}); "
+                    "FALLING BACK to the published crates on crates.io"
+                )
+        with cache.building(entry) as tmp:
+            _from_registry(pin, tmp)
+        ui.say(
+            f"pyo3 {pin.version}: source is crates.io (published crates, verified "
+            f"{pin.commit[:12]})"
+        )
+        return cache.made(_load_pristine(pin, entry, url), entry)
+
+
+def _load_pristine(pin: Pin, entry: Path, url: str) -> PristineRelease | None:
+    """The cached entry, if whole and matching its digests; a damaged one is discarded."""
+
+    def parse(meta: Any) -> tuple[str, str, dict[str, tuple[str, str]]]:
+        listed = {
+            str(name): (str(info["path_in_vcs"]), str(info["digest"]))
+            for name, info in meta["crates"].items()
+        }
+        if meta["origin"] not in ("git", "crates.io") or sorted(listed) != sorted(CRATES):
+            raise ValueError("unexpected origin or crates")
+        return str(meta["origin"]), str(meta.get("url", url)), listed
+
+    found = cache.read_entry(entry, "source.json", parse)
+    if found is None:
+        return None
+    origin, meta_url, listed = found
+    crates = []
+    for name, (path_in_vcs, digest) in sorted(listed.items()):
+        directory = entry / name
+        if not directory.is_dir() or trees.digest_of(directory) != digest:
+            # A cached tree that does not match what we recorded is never used.
+            ui.warn(f"cached {name} {pin.version} does not match its digest; fetching again")
+            cache.remove(entry)
+            return None
+        crates.append(Crate(name, pin.version, path_in_vcs, directory))
+    return PristineRelease(pin=pin, origin=origin, url=meta_url, crates=tuple(crates))
+
+
+def _write_meta(dest: Path, pin: Pin, origin: str, url: str, paths: dict[str, str]) -> None:
+    meta = {
+        "upstream": pin.upstream,
+        "version": pin.version,
+        "commit": pin.commit,
+        "origin": origin,
+        "url": url,
+        "crates": {
+            name: {"path_in_vcs": paths[name], "digest": trees.digest_of(dest / name)}
+            for name in sorted(paths)
+        },
+    }
+    (dest / "source.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _from_git(pin: Pin, url: str, dest: Path) -> None:
+    hint = "the pinned commit is not a pyo3 release; check the URL (a mirror?)"
+    with tempfile.TemporaryDirectory(prefix="patcher-checkout-") as tmp:
+        checkout = Path(tmp) / "src"
+        sources.export_pinned(pin, url, checkout)
+        members = cargo.workspace_packages(checkout)
+        missing = [c for c in CRATES if c not in members]
+        if missing:
+            raise SourceError(f"{url} @ {pin.commit[:12]} has no crates {missing}", hint=hint)
+        for name in CRATES:
+            version = members[name][0]
+            if version != pin.version:
+                raise SourceError(
+                    f"{url} @ {pin.commit[:12]}: {name} has version {version}, "
+                    f"the pin says {pin.version}",
+                    hint=hint,
+                )
+        crate_files = cargo.package(checkout, CRATES, Path(tmp) / "target")
+        paths = {}
+        for name, crate_file in crate_files.items():
+            trees.safe_extract(crate_file, Path(tmp) / "unpack", allow_links=False)
+            shutil.move(str(Path(tmp) / "unpack" / f"{name}-{pin.version}"), str(dest / name))
+            rel = members[name][1].parent.relative_to(checkout).as_posix()
+            paths[name] = "" if rel == "." else rel
+    _write_meta(dest, pin, "git", url, paths)
+
+
+def _from_registry(pin: Pin, dest: Path) -> None:
+    paths = {}
+    for name, (directory, path_in_vcs) in sources.published_crates(pin, CRATES).items():
+        trees.copy_tree(directory, dest / name)
+        paths[name] = path_in_vcs or ("" if name == "pyo3" else name)
+    _write_meta(dest, pin, "crates.io", "crates.io", paths)
+
+
+# --- patched trees -----------------------------------------------------------------------
+
+
+def patched(release: PristineRelease, variant: Variant) -> PatchedRelease:
+    """The crates of `release` with `variant` applied, cached per release and variant."""
+    pin = release.pin
+    entry = (
+        cache.root()
+        / "patched"
+        / f"pyo3-{pin.version}-{pin.commit[:12]}-{release.origin.replace('.', '')}"
+        f"-{variant.name}-{variant.digest[:12]}"
+    )
+    with cache.exclusive(entry):
+        found = _load_patched(release, variant, entry)
+        if found is not None:
+            return found
+        checked = variants.check_patch(variant)
+        with cache.building(entry) as tmp:
+            outcome = _patch_into(release, checked, tmp)
+            digests = {c.name: trees.digest_of(tmp / c.name) for c in release.crates}
+            (tmp / "patched.json").write_text(
+                json.dumps({"outcome": outcome, "digests": digests}, indent=2) + "\n",
+                encoding="utf-8",
+            )
+        return cache.made(_load_patched(release, variant, entry), entry)
+
+
+def _load_patched(release: PristineRelease, variant: Variant, entry: Path) -> PatchedRelease | None:
+    """The cached patched trees, if whole and matching their digests; else discarded."""
+    names = sorted(c.name for c in release.crates)
+
+    def parse(meta: Any) -> tuple[str, dict[str, str]]:
+        digests = {str(k): str(v) for k, v in meta["digests"].items()}
+        if meta["outcome"] not in ("patched", "upstream") or sorted(digests) != names:
+            raise ValueError("unexpected outcome or crates")
+        return str(meta["outcome"]), digests
+
+    found = cache.read_entry(entry, "patched.json", parse)
+    if found is None:
+        return None
+    outcome, digests = found
+    if not cache.trees_match(entry, digests):
+        return None
+    return PatchedRelease(release, variant, outcome, {n: entry / n for n in digests}, digests)
+
+
+def _owner(crates: tuple[Crate, ...], repo_path: str) -> Crate:
+    """The crate a repository path belongs to: the longest matching path_in_vcs."""
+    best: Crate | None = None
+    for crate in crates:
+        prefix = crate.path_in_vcs
+        if (prefix == "" or repo_path.startswith(prefix + "/")) and (
+            best is None or len(prefix) > len(best.path_in_vcs)
+        ):
+            best = crate
+    if best is None:
+        raise PatchError(
+            f"the patch touches {repo_path}, which belongs to no pyo3 crate",
+            hint="a pyo3 variant may patch only files of the five crates",
+        )
+    return best
+
+
+def stage_touched(
+    crates: tuple[Crate, ...], files: tuple[str, ...], stage: Path
+) -> dict[str, Crate]:
+    """Lay the crates that `files` (repository paths) belong to out as they sit in the
+    repository, so the paths in a patch resolve: the root crate at the top, members in their
+    subdirectories. Returns the touched crates by name."""
+    touched = {crate.name: crate for crate in (_owner(crates, f) for f in files)}
+    for crate in sorted(touched.values(), key=lambda c: c.path_in_vcs):
+        trees.copy_tree(crate.directory, stage / crate.path_in_vcs)
+    return touched
+
+
+def _patch_into(release: PristineRelease, checked: CheckedPatch, dest: Path) -> str:
+    with tempfile.TemporaryDirectory(prefix="patcher-stage-") as tmp:
+        stage = Path(tmp) / "repo"
+        touched = stage_touched(release.crates, checked.files, stage)
+        outcome = variants.apply(checked, stage)
+        for crate in release.crates:
+            if crate.name not in touched:
+                trees.copy_tree(crate.directory, dest / crate.name)
+            elif crate.path_in_vcs:
+                shutil.move(str(stage / crate.path_in_vcs), str(dest / crate.name))
+        for crate in touched.values():
+            if not crate.path_in_vcs:  # what is left of the stage is the root crate
+                shutil.move(str(stage), str(dest / crate.name))
+    return outcome
+
+
+def patched_release(
+    version: str, *, source: str = "auto", url: str | None = None, offline: bool = False
+) -> PatchedRelease:
+    """The pinned release `version`, patched with the variant that claims it."""
+    from patcher.upstreams import pins
+
+    pin = pins.get_pin("pyo3", version)
+    release = pristine(pin, source=source, url=url, offline=offline)
+    return patched(release, variants.select_variant("pyo3", version))
+
+
+# --- the behaviour check -------------------------------------------------------------------
+
+
+def check_trees(version: str, crate_dirs: dict[str, Path]) -> str:
+    """Build a probe on the patched crates; raise PatchError unless the change behaves."""
+    base = proc.base_python()
+    hint = "the variant compiles but does not behave: fix it before it is pinned"
+    with tempfile.TemporaryDirectory(prefix="patcher-probe-") as tmp:
+        work = Path(tmp)
+        venv_python = proc.make_venv(work / "venv")
+        patch_lines = "\n".join(
+            f'{name} = {{ path = "{crate_dirs[name].as_posix()}" }}'
+            for name in ("pyo3-ffi", "pyo3-build-config")
+        )
+        (work / "probe").mkdir()
+        (work / "probe" / "Cargo.toml").write_text(
+            '[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
+            '[lib]\npath = "lib.rs"\n\n'
+            f'[dependencies]\npyo3-ffi = "={version}"\n\n[patch.crates-io]\n{patch_lines}\n',
+            encoding="utf-8",
+        )
+        (work / "probe" / "lib.rs").write_text("", encoding="utf-8")
+        env = {"PYO3_PYTHON": str(venv_python), "PYO3_BASE_PYTHON": base}
+        target = work / "target"
+        cargo.run(
+            ["build", "--target-dir", target],
+            cwd=work / "probe",
+            env=env,
+            what=f"compile check of patched pyo3 {version}",
+        )
+        outputs = "".join(
+            p.read_text(encoding="utf-8") for p in target.glob("debug/build/pyo3*/output")
+        )
+        if (
+            "rerun-if-env-changed=PYO3_PYTHON\n" in outputs
+            or "rerun-if-env-changed=PYO3_BASE_PYTHON" not in outputs
+        ):
+            raise PatchError(
+                f"patched pyo3 {version} still registers a rerun on PYO3_PYTHON", hint=hint
+            )
+        printed = cargo.run(
+            ["build", "--target-dir", work / "print-config"],
+            cwd=work / "probe",
+            env={**env, "PYO3_PRINT_CONFIG": "1"},
+            check=False,
+        )
+        executables = set(re.findall(r"executable=(\S+)", printed.stdout + printed.stderr))
+        if executables != {base}:
+            raise PatchError(
+                f"patched pyo3 {version} resolved {executables or 'no'} interpreter, "
+                f"expected the base {base}",
+                hint=hint,
+            )
+        return "compiles; no rerun on PYO3_PYTHON; executable is the base interpreter"
+
+
+class Pyo3(Upstream):
+    name = "pyo3"
+    default_url = "https://github.com/PyO3/pyo3.git"
+    published_crate = "pyo3-build-config"
+    default_check = "all"  # a probe build of two small crates: seconds
+    matrix_preamble = (
+        "*applies*: `git apply` of the variant to the release's pyo3-build-config (zero fuzz;",
+        "`offset` gives how far each hunk moved). *checked*: a probe crate built on the patched",
+        "pyo3-ffi with `PYO3_PYTHON` in a venv and `PYO3_BASE_PYTHON` set: it compiles,",
+        "registers no rerun on `PYO3_PYTHON`, and resolves the base interpreter (`-`: not",
+        "checked; by default the first and last release of each variant's range and the newest",
+        "release are checked).",
+    )
+
+    def stage_files(
+        self, pin: Pin, files: tuple[str, ...], dest: Path, *, url: str, source: str
+    ) -> str:
+        release = pristine(pin, source=source, url=url)
+        stage_touched(release.crates, files, dest)
+        return release.origin
+
+    def check(self, pin: Pin, variant: Variant, *, url: str, source: str) -> str:
+        return check_trees(
+            pin.version, patched(pristine(pin, source=source, url=url), variant).directories
+        )
+
+
+UPSTREAM = Pyo3()
