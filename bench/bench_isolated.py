@@ -28,6 +28,9 @@ sys.path.insert(0, str(REPO))
 from patcher.demo import isolated_build, prepare, recompiled  # noqa: E402
 from patcher.proc import base_python  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from results import write_section  # noqa: E402
+
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 
 
@@ -122,7 +125,7 @@ def main() -> int:
         ]
     )
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        write_section(args.output, "bench_isolated", text)
     sys.stdout.write(text)
     return 0
 

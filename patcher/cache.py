@@ -114,8 +114,8 @@ def exclusive(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
-            ui.say(f"waiting for another patcher process to finish with {path.name}...")
-            lock.acquire(timeout=timeout)
+            with ui.progress(f"waiting for another patcher process to finish with {path.name}"):
+                lock.acquire(timeout=timeout)
     except filelock.Timeout as exc:  # a TimeoutError, so before OSError
         raise BusyError(
             f"timed out waiting for the lock on {path}",

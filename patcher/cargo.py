@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from patcher import proc
+from patcher import proc, ui
 from patcher.errors import ExternalError, ProjectError, SourceError
 
 NOT_USED_MARKER = "was not used in the crate graph"
@@ -112,8 +112,10 @@ def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[st
         project = Path(tmp)
         manifest = project / "Cargo.toml"
         _write_download_manifest(project, {n: f"={v}" for n, v in wanted.items()})
-        what = f"cargo could not download {', '.join(f'{n} {v}' for n, v in wanted.items())}"
-        fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)
+        listed = ", ".join(f"{n} {v}" for n, v in wanted.items())
+        what = f"cargo could not download {listed}"
+        with ui.progress(f"downloading {listed} (crates.io, through cargo)"):
+            fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)
         if fetched.returncode != 0 and "is yanked" in fetched.stderr:
             _lock_yanked(project, wanted, offline=offline, what=what)
             fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from patcher import frontends, proc, resources
-from patcher.project import apply
+from patcher.project import apply, builds
 from patcher.project.discovery import discover
-from patcher.upstreams import maturin
 from patcher.upstreams.pyo3 import CRATES
 
 EXAMPLE_DIR = resources.example_dir()
@@ -51,10 +50,7 @@ def recompiled(log: str) -> tuple[str, ...]:
 
 def patched_env(project: Path) -> dict[str, str]:
     """What `patcher env` prints for the project: the patched maturin for its frontends."""
-    found = discover(project)
-    build = maturin.build_for_project(
-        found.build_requires, found.config.maturin, url=found.config.maturin_url
-    )
+    build = builds.patched_maturin(discover(project))
     return frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
 
 

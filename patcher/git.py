@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -139,10 +138,8 @@ def has_commit(repo_dir: Path, commit: str) -> bool:
 
 def _fetch(repo: _Repository, url: str, refspec: str, depth: int, label: str) -> None:
     args = ["fetch", "--no-tags", f"--depth={depth}", url, refspec]
-    started = time.monotonic()
-    ui.say(f"{label}...")
-    _run(repo, args, f"git could not fetch {refspec} from {url}")
-    ui.say(f"{label}: done in {time.monotonic() - started:.1f} s", at=ui.Level.VERBOSE)
+    with ui.progress(label):
+        _run(repo, args, f"git could not fetch {refspec} from {url}")
 
 
 def fetch_pinned(

@@ -176,3 +176,57 @@ def copy_example(where: Path, name: str = "example") -> Path:
 def bytes_of(snap: dict[str, tuple[bytes, int] | tuple[str, str]]) -> dict[str, object]:
     """A snapshot without mtimes: what `remove` must give back."""
     return {k: v[0] for k, v in snap.items()}
+
+
+def added_lines(patch_file: Path) -> list[str]:
+    """The lines a one-file patch adds, without the leading `+`."""
+    import unidiff
+
+    (patched,) = unidiff.PatchSet(patch_file.read_text(encoding="utf-8"))
+    return [line.value for hunk in patched for line in hunk if line.is_added]
+
+
+def base_lookup_script(patch: str) -> str:
+    """The script that finds the base interpreter, as a maturin patch carries it: plain Python
+    in the backend patch, Rust string literals in the compiled one."""
+    import json
+    import re
+
+    lines = added_lines(REPO_ROOT / "patches" / "maturin" / patch)
+    if patch.startswith("backend"):
+        start = next(i for i, line in enumerate(lines) if line.startswith("def _pyo3_patcher_base"))
+        end = next(i for i, line in enumerate(lines) if line.startswith("def _pyo3_patcher_export"))
+        return "".join(lines[start:end]).rstrip() + "\n"
+    literals = [
+        json.loads(m) for m in re.findall(r'^\s*("(?:[^"\\]|\\.)*"),\s*$', "".join(lines), re.M)
+    ]
+    script = "".join(literals)
+    return script[: script.index("\n\n\nprint(")].rstrip() + "\n"
+
+
+def pythons() -> dict[str, str]:
+    """The CPython interpreters 3.9 to 3.13 this machine has (by pyenv, where it is the
+    installer, or on PATH): minor version -> path."""
+    found: dict[str, str] = {}
+    env = dict(os.environ)
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        versions = subprocess.run(
+            [pyenv, "versions", "--bare"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        env["PYENV_VERSION"] = ":".join(versions)
+    for minor in range(9, 14):
+        name = f"python3.{minor}"
+        program = shutil.which(name)
+        if program is None:
+            continue
+        real = subprocess.run(
+            [program, "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if real.returncode == 0:
+            found[f"3.{minor}"] = real.stdout.strip()
+    return found

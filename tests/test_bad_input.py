@@ -60,7 +60,7 @@ def _append(path: Path, text: str) -> None:
 def _patches_with(tmp: Path, diff: str) -> dict[str, str]:
     patches = tmp / "patches"
     shutil.copytree(REPO_ROOT / "patches", patches)
-    (patches / "pyo3" / "base-python-v1.patch").write_text(diff, encoding="utf-8")
+    (patches / "pyo3" / "base-python-v2.patch").write_text(diff, encoding="utf-8")
     return {"PYO3_PATCHER_PATCHES_DIR": str(patches), "PYO3_PATCHER_CACHE_DIR": str(tmp / "c")}
 
 

@@ -89,20 +89,26 @@ def test_remove_dry_run_and_json_say_what_would_go(tmp_path: Path) -> None:
 
 
 def test_env_prints_shell_exports_that_a_shell_can_source(tmp_path: Path) -> None:
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    from patcher import frontends
-
-    env = frontends.environment(wheels, "1.16.0+pyo3patcher.x", {"PIP_FIND_LINKS": "/a b"})
-    script = "\n".join(f"export {k}={__import__('shlex').quote(v)}" for k, v in env.items())
+    project = copy_example(tmp_path)
+    result = run_patcher(
+        "env", "--project", project, "--format", "shell", env={"PIP_FIND_LINKS": "/a b"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(line.startswith("export ") for line in result.stdout.splitlines())
     sourced = subprocess.run(
-        ["sh", "-c", f'{script}\nprintf "%s|%s" "$PIP_FIND_LINKS" "$UV_BUILD_CONSTRAINT"'],
+        ["sh", "-c", result.stdout + 'printf "%s|%s" "$PIP_FIND_LINKS" "$UV_BUILD_CONSTRAINT"'],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert sourced == f"{wheels} /a b|{wheels / 'constraints.txt'}"
-    assert (wheels / "constraints.txt").read_text() == "maturin==1.16.0+pyo3patcher.x\n"
+    links, constraints = sourced.split("|")
+    wheels = Path(constraints).parent
+    assert links == f"{wheels} /a b"  # the user's own find-links kept, after ours
+    (wheel,) = wheels.glob("maturin-*.whl")
+    assert wheel.name.startswith("maturin-1.16.0+pyo3patcher.backend.v1-py3-none-")
+    assert Path(constraints).read_text() == "maturin==1.16.0+pyo3patcher.backend.v1\n"
+    plain = run_patcher("env", "--project", project)
+    assert f"UV_FIND_LINKS={wheels}" in plain.stdout.splitlines()
 
 
 def test_a_bug_leaves_a_report_in_the_cache_dir(

@@ -7,8 +7,8 @@ from typing import Any
 
 from patcher import frontends, ui
 from patcher.commands.apply import add_project_arg
+from patcher.project import builds
 from patcher.project.discovery import discover
-from patcher.upstreams import maturin
 
 
 def register(sub: Any) -> None:
@@ -29,12 +29,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = discover(args.project)
-    build = maturin.build_for_project(
-        project.build_requires,
-        project.config.maturin,
-        url=project.config.maturin_url,
-        offline=args.offline,
-    )
+    build = builds.patched_maturin(project, offline=args.offline)
     env = frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}")

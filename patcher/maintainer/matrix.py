@@ -86,7 +86,7 @@ def coverage(upstream: Upstream, check: str = "", source: str = "crates.io") -> 
     url = upstream.url()
     rows = []
     for kind in variants.kinds(upstream.name):
-        to_check = _to_check(upstream.name, kind, versions, check or upstream.default_check)
+        to_check = _to_check(upstream.name, kind, versions, check or upstream.default_check(kind))
         for version in versions:
             rows.append(
                 _row(upstream, kind, version, url, check=version in to_check, source=source)

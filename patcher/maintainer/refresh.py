@@ -91,26 +91,36 @@ def discover_pin(upstream: Upstream, version: str, url: str) -> Pin:
             hint="check the version, the URL and the network",
         )
     extra = tag_commit if tag_commit and tag_commit != commit else None
-    return Pin(upstream.name, version, tag, commit, extra)
+    return upstream.describe(Pin(upstream.name, version, tag, commit, extra), url=url)
 
 
 # --- trying the variants ----------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """One kind of change carried to the new release, checked, not yet written."""
+
+    old: Variant
+    how: str  # "exact", "three-way", "continued", "already"
+    diff: str | None  # the regenerated diff (None: the release already carries the change)
+    name: str  # the variant that will claim the release
+    action: str  # "extended", "added", "unchanged"
+    check: str
+
+
 def refresh(
     upstream: Upstream, version: str, *, url: str | None = None, dry_run: bool = False
 ) -> list[RefreshResult]:
+    """Every kind of change is carried and checked first; only then is anything written, so
+    a conflict in one kind leaves patches/ and the pins as they were."""
     url = url or upstream.url()
     pin = discover_pin(upstream, version, url)
-    return [
-        _refresh_kind(upstream, pin, kind, url, dry_run=dry_run)
-        for kind in variants.kinds(upstream.name)
-    ]
+    prepared = [_prepare(upstream, pin, kind, url) for kind in variants.kinds(upstream.name)]
+    return _write(upstream, pin, prepared, dry_run=dry_run)
 
 
-def _refresh_kind(
-    upstream: Upstream, pin: Pin, kind: str, url: str, *, dry_run: bool
-) -> RefreshResult:
+def _prepare(upstream: Upstream, pin: Pin, kind: str, url: str) -> _Prepared:
     candidates = _by_closeness(
         [v for v in variants.load_variants(upstream.name) if v.kind == kind], pin.version
     )
@@ -122,17 +132,9 @@ def _refresh_kind(
             checked = variants.check_patch(variant)
             how = _try(upstream, pin, checked, work, url)
             if how == "already":
-                return RefreshResult(
-                    upstream.name,
-                    pin.version,
-                    kind,
-                    variant.name,
-                    how,
-                    "unchanged",
-                    "upstream carries it",
-                )
+                return _Prepared(variant, how, None, variant.name, "unchanged", "upstream has it")
             if how is not None:
-                return _finish(upstream, pin, url, variant, work / "tree", how=how, dry_run=dry_run)
+                return _judge(upstream, pin, url, variant, work / "tree", how=how)
         raise PatchError(
             f"no {upstream.name} patch variant{f' ({kind})' if kind else ''} applies to "
             f"{pin.version}",
@@ -253,10 +255,13 @@ def continue_refresh(
     pin = Pin(**state["pin"])
     url = state.get("url") or upstream.url()
     variant = next(v for v in variants.load_variants(upstream.name) if v.name == state["variant"])
-    results = [_finish(upstream, pin, url, variant, tree, how="continued", dry_run=dry_run)]
-    later = variants.kinds(upstream.name)[variants.kinds(upstream.name).index(kind) + 1 :]
-    results += [_refresh_kind(upstream, pin, k, url, dry_run=dry_run) for k in later]
-    return results
+    prepared = [
+        _judge(upstream, pin, url, variant, tree, how="continued")
+        if k == kind
+        else _prepare(upstream, pin, k, url)
+        for k in variants.kinds(upstream.name)
+    ]
+    return _write(upstream, pin, prepared, dry_run=dry_run)
 
 
 # --- writing the result -----------------------------------------------------------------------
@@ -271,17 +276,10 @@ def _normalized(diff: str) -> list[str]:
     ]
 
 
-def _finish(
-    upstream: Upstream,
-    pin: Pin,
-    url: str,
-    old: Variant,
-    tree: Path,
-    *,
-    how: str,
-    dry_run: bool,
-) -> RefreshResult:
-    """Regenerate the diff with fresh context; check it; then extend or add a variant."""
+def _judge(
+    upstream: Upstream, pin: Pin, url: str, old: Variant, tree: Path, *, how: str
+) -> _Prepared:
+    """Regenerate the diff with fresh context, decide extend or add, and check it."""
     new_diff = git.diff_work_tree(tree)
     if not new_diff.strip():
         raise PatchError(
@@ -289,27 +287,40 @@ def _finish(
             hint="the resolution dropped our change; resolve the conflict again",
         )
     same = _normalized(new_diff) == _normalized(old.file.read_text("utf-8"))
-    name = old.name if same else _new_variant_name(upstream.name)
+    name = old.name if same else _new_variant_name(upstream.name, old)
     check = _check_candidate(upstream, pin, url, old, name=name, diff=new_diff)
-    action = "extended" if same else "added"
-    if dry_run:
-        return RefreshResult(
-            upstream.name, pin.version, old.kind, name, how, f"would be {action}", check
+    return _Prepared(old, how, new_diff, name, "extended" if same else "added", check)
+
+
+def _write(
+    upstream: Upstream, pin: Pin, prepared: list[_Prepared], *, dry_run: bool
+) -> list[RefreshResult]:
+    changes = [p for p in prepared if p.diff is not None]
+    if changes and not dry_run:
+        pins.write_pin(pin)
+    results = []
+    for p in prepared:
+        if p.diff is not None and not dry_run:
+            if p.action == "extended":
+                _extend_variant(upstream.name, p.old, pin.version)
+            else:
+                _add_variant(upstream.name, p.old, p.name, pin.version, p.diff)
+        action = f"would be {p.action}" if dry_run and p.diff is not None else p.action
+        results.append(
+            RefreshResult(upstream.name, pin.version, p.old.kind, p.name, p.how, action, p.check)
         )
-    pins.write_pin(pin)
-    if same:
-        _extend_variant(upstream.name, old, pin.version)
-    else:
-        _add_variant(upstream.name, old, name, pin.version, new_diff)
-    return RefreshResult(upstream.name, pin.version, old.kind, name, how, action, check)
+    return results
 
 
-def _new_variant_name(upstream: str) -> str:
-    existing = {v.name for v in variants.load_variants(upstream)}
-    n = 1
-    while f"base-python-v{n}" in existing:
-        n += 1
-    return f"base-python-v{n}"
+def _new_variant_name(upstream: str, old: Variant) -> str:
+    """The next name in the old variant's line: base-python-v2 -> base-python-v3."""
+    stem = re.sub(r"-v\d+$", "", old.name)
+    numbers = [
+        int(match.group(1))
+        for v in variants.load_variants(upstream)
+        if (match := re.fullmatch(rf"{re.escape(stem)}-v(\d+)", v.name))
+    ]
+    return f"{stem}-v{max(numbers, default=0) + 1}"
 
 
 def _check_candidate(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from patcher import git, trees
 from patcher.errors import ProjectError
-from patcher.project import gains, manifest, plan, record, resolve, vendor
+from patcher.project import builds, gains, manifest, plan, record, resolve, vendor
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project, opened
 from patcher.project.manifest import Ours
@@ -22,7 +22,7 @@ from patcher.project.record import Record, RegistryEntry
 from patcher.project.resolve import Inputs
 from patcher.project.textfile import TextFile
 from patcher.project.vendor import VendoredRelease
-from patcher.upstreams import maturin, pyo3
+from patcher.upstreams import pyo3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +112,7 @@ def prepare(project: Project, previous: Record | None, version: str, options: Op
     """Fetch (or find in the cache) and patch the pinned release; the network step."""
     # the maturin release isolated builds will get; checked first so that a requirement no
     # pinned release satisfies fails before anything is fetched or written
-    maturin_version = maturin.wanted_version(project.build_requires, project.config.maturin)
+    maturin_version = builds.wanted_maturin(project)
     source = options.source or project.config.source
     if previous is not None and previous.pyo3_version == version and options.source is None:
         source = previous.source  # the same source reproduces the recorded trees

@@ -30,7 +30,8 @@ from patcher.upstreams.base import SOURCE_CHOICES
 # workspace root beside the [patch] table that points into it (short relative paths, and no
 # clash with a `cargo vendor` directory, which cargo would prune).
 DEFAULT_VENDOR_DIR = ".pyo3-patcher"
-_SETTINGS = ("vendor-dir", "pyo3-url", "maturin-url", "source", "maturin")
+_SETTINGS = ("vendor-dir", "pyo3-url", "maturin-url", "source", "maturin", "maturin-patch")
+MATURIN_PATCHES = ("backend", "compiled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Config:
     maturin_url: str | None = None
     source: str = "auto"
     maturin: str | None = None  # a maturin release the user pins, instead of the newest allowed
+    maturin_patch: str = "backend"  # which kind of maturin patch isolated builds get
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +133,15 @@ def _config(ours: Mapping[str, Any], path: Path | None) -> Config:
                 f"{path}: {where} maturin = {maturin!r} is not a version",
                 hint='name a maturin release, e.g. maturin = "1.16.0"',
             ) from None
+    maturin_patch = _string(ours, "maturin-patch", where, path) or "backend"
+    if maturin_patch not in MATURIN_PATCHES:
+        raise ProjectError(
+            f"{path}: {where} maturin-patch = {maturin_patch!r} is not a kind patcher knows",
+            hint='use "backend" (the default: maturin\'s PEP 517 backend, from the published '
+            'wheel) or "compiled" (the maturin binary, built from source)',
+        )
     return Config(
+        maturin_patch=maturin_patch,
         vendor_dir=check_relative(vendor_dir.rstrip("/"), what=f"{where} vendor-dir"),
         pyo3_url=_string(ours, "pyo3-url", where, path),
         maturin_url=_string(ours, "maturin-url", where, path),

@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from patcher.project import apply, record
+from patcher.project import apply, builds, record
 from patcher.project.apply import Options, Result
 from patcher.project.discovery import discover, opened
-from patcher.upstreams import maturin
 from patcher.upstreams.maturin import MaturinBuild
 
 
@@ -43,11 +42,5 @@ def run_refresh(directory: Path, *, dry_run: bool = False, offline: bool = False
     if not dry_run and new.maturin and previous.maturin != new.maturin:
         # isolated builds need the new patched maturin: made now (cached), so that `patcher
         # env` is instant and a failure shows here rather than in the user's CI
-        project = discover(directory)
-        build = maturin.build_for_project(
-            project.build_requires,
-            project.config.maturin,
-            url=project.config.maturin_url,
-            offline=offline,
-        )
+        build = builds.patched_maturin(discover(directory), offline=offline)
     return Refreshed(result, tuple(moved), build)

@@ -15,11 +15,11 @@ from typing import Any
 
 from patcher import trees
 from patcher.errors import PatcherError
-from patcher.project import cargolock, resolve, vendor
+from patcher.project import builds, cargolock, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
-from patcher.upstreams import maturin, pins, pyo3, variants
+from patcher.upstreams import pins, pyo3, variants
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +145,7 @@ def _locked_release(inputs: Inputs, rec: Record) -> list[Check]:
 
 def _maturin(project: Project, rec: Record) -> Check:
     try:
-        wanted = maturin.wanted_version(project.build_requires, project.config.maturin)
+        wanted = builds.wanted_maturin(project)
     except PatcherError as exc:
         return Check("maturin", False, exc.message)
     same = wanted == rec.maturin

@@ -23,10 +23,18 @@ class Upstream(abc.ABC):
     name: str  # as in pins and patches: "pyo3"
     default_url: str  # its git repository
     published_crate: str  # the crate whose .cargo_vcs_info.json names a release's commit
-    # how the coverage matrix checks releases by default: "all", or "ends" where a check
-    # is expensive (the first and last release of each variant's range, and the newest)
-    default_check: str = "all"
     matrix_preamble: tuple[str, ...] = ()
+
+    def default_check(self, kind: str) -> str:
+        """Which releases the coverage matrix checks by default: "all", or "ends" where a
+        check is expensive (the first and last release of each variant, and the newest)."""
+        del kind
+        return "all"
+
+    def describe(self, pin: Pin, *, url: str) -> Pin:
+        """A new pin with what else this upstream records of a release (nothing, here)."""
+        del url
+        return pin
 
     def url(self, configured: str | None = None) -> str:
         """The git URL: PYO3_PATCHER_<NAME>_URL, then the project's setting, then upstream."""

@@ -1,22 +1,26 @@
-"""maturin: which release a project's build gets, its source tree for a pin, the patched
-wheel, and the behaviour check.
+"""maturin: which release a project's build gets, the patched maturin for it, and the checks.
 
-Source: the pinned git tree, else the crate published from the pinned commit (maturin's crate
-carries setup.py, pyproject.toml and Cargo.lock; `Cargo.toml.orig` put back as `Cargo.toml`
-gives the repository's files; vendor/notes/maturin.md). The wheel: the tree patched, given
-the PEP 440 local version `X+pyo3patcher.<variant>` (Cargo.toml and maturin's own Cargo.lock
-entry, since setup.py builds `--locked`), built with pip, retagged py3-none (the payload is a
-plain executable); cached per (release, variant digest, platform).
+Two kinds of change (patches/maturin/variants.toml), one script: both find the base
+interpreter of the build's Python and accept only the same Python.
 
-The check: the patched tree built as its wheel is (release, no default features, locked), and
-that binary's `maturin build -i <venv python>` of a probe project whose build script prints
-what cargo got: PYO3_BASE_PYTHON must be the base interpreter, PYO3_PYTHON the venv's. A
-stand-in `pyo3-ffi` path crate makes maturin take its pyo3 path without compiling pyo3.
+* backend (the default): maturin's PEP 517 backend, `maturin/__init__.py`, where the
+  throwaway build venv is born, exports PYO3_BASE_PYTHON for every frontend. The patched
+  maturin is the wheel published on PyPI for this platform, its Python files checked against
+  the sha256 the pin records for the pinned commit, that one file patched, and repacked with
+  the local version `X+pyo3patcher.<variant>` (RECORD rewritten). Seconds, no Rust build.
+* compiled (opt-in, `maturin-patch = "compiled"`): the maturin binary itself, for `maturin
+  build` / `maturin develop` run by hand across venvs. Built from the pinned source (git,
+  else the crate published from the pin: it carries setup.py, pyproject.toml and Cargo.lock,
+  and `Cargo.toml.orig` put back gives the repository's files), with the local version in
+  Cargo.toml and maturin's Cargo.lock entry (setup.py builds `--locked`), retagged py3-none.
+
+Either wheel is cached per (release, variant digest, platform).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -24,10 +28,11 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from patcher import cache, cargo, proc, trees, ui
@@ -38,8 +43,13 @@ from patcher.upstreams.pins import Pin
 from patcher.upstreams.variants import Variant
 
 LOCAL_PREFIX = "pyo3patcher"
+KINDS = ("backend", "compiled")
+DEFAULT_KIND = "backend"
+BACKEND_DIR = "maturin"  # the Python package of the PEP 517 backend, in the repo and wheels
 # what `cargo package` adds to a crate; the repository has none of them
 _PACKAGING_LEFTOVERS = (".cargo_vcs_info.json", ".cargo-ok", "Cargo.toml.orig")
+# what must not steer the pip that downloads the published wheel (our own wheel dir, say)
+_PIP_STEERING = ("PIP_FIND_LINKS", "PIP_CONSTRAINT", "PIP_BUILD_CONSTRAINT", "PIP_NO_INDEX")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,16 +106,189 @@ def choose_release(requires: tuple[str, ...], pinned: str | None = None) -> Pin 
     )
 
 
-def wanted_version(requires: tuple[str, ...], pinned: str | None = None) -> str:
+def wanted_version(
+    requires: tuple[str, ...], pinned: str | None = None, kind: str = DEFAULT_KIND
+) -> str:
     """The local version of the patched maturin the project's isolated builds get ("" when
     it does not build with maturin); raises when no pinned release will do."""
     pin = choose_release(requires, pinned)
     if pin is None:
         return ""
-    return local_version(pin, variants.select_variant("maturin", pin.version))
+    return local_version(pin, variants.select_variant("maturin", pin.version, kind))
 
 
-# --- the source tree ----------------------------------------------------------------------
+def build_for_project(
+    requires: tuple[str, ...],
+    pinned: str | None,
+    *,
+    kind: str = DEFAULT_KIND,
+    url: str | None = None,
+    offline: bool = False,
+) -> MaturinBuild:
+    """The patched maturin a project's isolated builds get (made once, cached); `url` is the
+    project's maturin-url setting (the compiled kind builds from source)."""
+    pin = choose_release(requires, pinned)
+    if pin is None:
+        raise ProjectError(
+            "the project does not build with maturin ([build-system] requires)",
+            hint="patcher env is for maturin projects",
+        )
+    if kind == "compiled":
+        return compiled_wheel(pin, url=UPSTREAM.url(url), offline=offline)
+    return backend_wheel(pin, offline=offline)
+
+
+def _platform() -> str:
+    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def _wheel_entry(version: str, variant: Variant) -> Path:
+    return cache.root() / "maturin-wheels" / f"{version}-{variant.digest[:12]}-{_platform()}"
+
+
+def _cached_wheel(entry: Path) -> Path | None:
+    """The wheel of a cache entry, if whole: its recorded sha256 must match."""
+
+    def parse(meta: Any) -> tuple[str, str]:
+        name, digest = str(meta["wheel"]), str(meta["sha256"])
+        if "/" in name or not name.endswith(".whl"):
+            raise ValueError("unexpected wheel name")
+        return name, digest
+
+    found = cache.read_entry(entry, "wheel.json", parse)
+    if found is None:
+        return None
+    wheel = entry / found[0]
+    if not wheel.is_file() or _sha256(wheel) != found[1]:
+        cache.discard(entry, "has a wheel that does not match its digest")
+        return None
+    return wheel
+
+
+def _record_wheel(out: Path, wheel: Path, **extra: str) -> None:
+    import json
+
+    meta = {"wheel": wheel.name, "sha256": _sha256(wheel), **extra}
+    (out / "wheel.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- the backend wheel: the published wheel, its backend patched ------------------------------
+
+
+def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
+    """maturin `pin` as published on PyPI for this platform, with the backend patch."""
+    variant = variants.select_variant("maturin", pin.version, "backend")
+    version = local_version(pin, variant)
+    entry = _wheel_entry(version, variant)
+    with cache.exclusive(entry):
+        found = _cached_wheel(entry)
+        if found is not None:
+            return MaturinBuild(pin, variant, found)
+        if offline:
+            raise SourceError(
+                f"the patched maturin {version} is not in the cache and --offline was given",
+                hint=f"run `patcher env` once without --offline to fill the cache at "
+                f"{cache.root()}",
+            )
+        with (
+            tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp,
+            cache.building(entry) as out,
+        ):
+            published = download_wheel(pin, Path(tmp) / "download")
+            tree = _unpack(published, Path(tmp) / "unpacked")
+            verify_backend(pin, tree)
+            variants.apply(variants.check_patch(variant), tree)
+            wheel = _pack(tree, out, version.partition("+")[2])
+            _record_wheel(out, wheel, published=published.name, published_sha256=_sha256(published))
+        return MaturinBuild(pin, variant, cache.made(_cached_wheel(entry), entry))
+
+
+def download_wheel(pin: Pin, dest: Path) -> Path:
+    """The wheel PyPI (or the user's index) publishes of maturin `pin` for this platform."""
+    with ui.progress(f"downloading maturin {pin.version} from PyPI"):
+        proc.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-d",
+                dest,
+                f"maturin=={pin.version}",
+            ],
+            unset=_PIP_STEERING,
+            what=f"pip could not download the maturin {pin.version} wheel",
+            hint="check that PyPI (or your index) is reachable; where maturin publishes no "
+            'wheel for this platform, set [tool.pyo3-patcher] maturin-patch = "compiled"',
+        )
+    found = sorted(dest.glob("*.whl"))
+    if len(found) != 1 or parse_wheel_filename(found[0].name)[1] != Version(pin.version):
+        raise SourceError(
+            f"pip did not download the wheel of maturin {pin.version} ({[p.name for p in found]})",
+            hint="check your pip configuration (an index or find-links that serves another "
+            "maturin)",
+        )
+    return found[0]
+
+
+def _unpack(wheel: Path, dest: Path) -> Path:
+    proc.run(
+        [sys.executable, "-m", "wheel", "unpack", "-d", dest, wheel],
+        what=f"could not unpack {wheel.name}",
+        hint="the download may be damaged: run again",
+    )
+    (tree,) = dest.iterdir()
+    return tree
+
+
+def _pack(tree: Path, out: Path, local: str) -> Path:
+    """Repack with the local version `local`: dist-info, data dir, METADATA and RECORD."""
+    proc.run(
+        [sys.executable, "-m", "wheel", "pack", "--local-version", local, "-d", out, tree],
+        what="could not repack the maturin wheel",
+        hint="pyo3-patcher needs wheel >= 0.48 (`pip install -U wheel`)",
+    )
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+def backend_files(tree: Path) -> dict[str, str]:
+    """sha256 of the Python files of maturin's backend in a source tree or unpacked wheel."""
+    package = tree / BACKEND_DIR
+    return {f"{BACKEND_DIR}/{path.name}": _sha256(path) for path in sorted(package.glob("*.py"))}
+
+
+def verify_backend(pin: Pin, tree: Path) -> None:
+    """The Python files of the published wheel must be the pinned commit's."""
+    if not pin.files:
+        raise SourceError(
+            f"the pin of maturin {pin.version} records no backend files to check the wheel with",
+            hint=f"maintainers record them with `patcher refresh --upstream maturin@{pin.version}`",
+        )
+    found = backend_files(tree)
+    if found != dict(pin.files):
+        differ = sorted(
+            k for k in found.keys() | pin.files.keys() if found.get(k) != pin.files.get(k)
+        )
+        raise SourceError(
+            f"the published maturin {pin.version} wheel differs from the pinned commit in "
+            f"{', '.join(differ)}",
+            hint="refusing to patch a wheel that is not the pinned release; check your index",
+        )
+
+
+# --- the compiled wheel: maturin built from its patched source --------------------------------
 
 
 def target_dir() -> Path:
@@ -113,16 +296,11 @@ def target_dir() -> Path:
     return cache.root() / "maturin-target"
 
 
-def _platform() -> str:
-    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
-
-
 def _crate_tree(pin: Pin, dest: Path) -> None:
     """The crate published from the pinned commit, as the repository had it."""
     ((crate, _path),) = sources.published_crates(pin, ("maturin",)).values()
-    missing = [
-        n for n in ("setup.py", "Cargo.lock", "Cargo.toml.orig") if not (crate / n).is_file()
-    ]
+    needed = ("setup.py", "Cargo.lock", "Cargo.toml.orig")
+    missing = [name for name in needed if not (crate / name).is_file()]
     if missing:
         raise SourceError(
             f"the maturin {pin.version} crate lacks {', '.join(missing)}",
@@ -194,30 +372,28 @@ def patched_tree(pin: Pin, variant: Variant, dest: Path, *, url: str | None = No
     variants.apply(variants.check_patch(variant), dest)
 
 
-# --- the patched wheel ----------------------------------------------------------------------
-
-
-def build_wheel(pin: Pin, *, url: str | None = None, offline: bool = False) -> MaturinBuild:
-    """The patched maturin wheel for `pin`, built once per (release, variant, platform)."""
-    variant = variants.select_variant("maturin", pin.version)
+def compiled_wheel(pin: Pin, *, url: str | None = None, offline: bool = False) -> MaturinBuild:
+    """The patched maturin binary as a wheel, built once per (release, variant, platform)."""
+    variant = variants.select_variant("maturin", pin.version, "compiled")
     version = local_version(pin, variant)
-    entry = cache.root() / "maturin-wheels" / f"{version}-{variant.digest[:12]}-{_platform()}"
+    entry = _wheel_entry(version, variant)
     with cache.exclusive(entry):
-        found = sorted(entry.glob("maturin-*.whl")) if entry.is_dir() else []
-        if found:
-            return MaturinBuild(pin, variant, found[0])
+        found = _cached_wheel(entry)
+        if found is not None:
+            return MaturinBuild(pin, variant, found)
         pristine(pin, url=url, offline=offline)  # fetched (or found) before the long part
-        ui.say(f"building patched maturin {version} (minimal features; takes minutes, once)")
         with (
             tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp,
             cache.building(entry) as out,
+            ui.progress(f"building patched maturin {version} from source (minutes, once)"),
         ):
             work = Path(tmp) / "src"
             patched_tree(pin, variant, work, url=url)
             set_version(work, version)
             wheel = _retag_py3_none(_pip_wheel(work, Path(tmp) / "built", version))
             shutil.move(str(wheel), str(out / wheel.name))
-        return MaturinBuild(pin, variant, next(entry.glob("maturin-*.whl")))
+            _record_wheel(out, out / wheel.name)
+        return MaturinBuild(pin, variant, cache.made(_cached_wheel(entry), entry))
 
 
 def _pip_wheel(tree: Path, out: Path, version: str) -> Path:
@@ -253,25 +429,7 @@ def _retag_py3_none(wheel: Path) -> Path:
     return retagged
 
 
-def build_for_project(
-    requires: tuple[str, ...],
-    pinned: str | None,
-    *,
-    url: str | None = None,
-    offline: bool = False,
-) -> MaturinBuild:
-    """The patched maturin a project's isolated builds get (built once, cached); `url` is
-    the project's maturin-url setting."""
-    pin = choose_release(requires, pinned)
-    if pin is None:
-        raise ProjectError(
-            "the project does not build with maturin ([build-system] requires)",
-            hint="patcher env is for maturin projects",
-        )
-    return build_wheel(pin, url=UPSTREAM.url(url), offline=offline)
-
-
-# --- the behaviour check ------------------------------------------------------------------
+# --- the behaviour checks -----------------------------------------------------------------
 
 _PROBE = {
     "Cargo.toml": '[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
@@ -289,6 +447,14 @@ _PROBE = {
     'edition = "2021"\n\n[lib]\npath = "lib.rs"\n',
     "pyo3-ffi/lib.rs": "",
 }
+_MISBEHAVES = "the variant applies but does not behave: fix it before it is pinned"
+# a maturin stand-in for the backend check: it says what the backend handed it, and
+# answers with a wheel path, as `maturin pep517 build-wheel` does
+_FAKE_MATURIN = """#!/bin/sh
+printf 'probe PYO3_BASE_PYTHON=%s\\n' "${PYO3_BASE_PYTHON-<unset>}" >&2
+touch "$PROBE_OUT/probe-0.0.0-py3-none-any.whl"
+echo "$PROBE_OUT/probe-0.0.0-py3-none-any.whl"
+"""
 
 
 def write_probe(dest: Path) -> None:
@@ -298,64 +464,139 @@ def write_probe(dest: Path) -> None:
 
 
 def probe_said(output: str) -> dict[str, str]:
-    """What the probe's build script printed of PYO3_PYTHON and PYO3_BASE_PYTHON."""
+    """What the probe printed of PYO3_PYTHON and PYO3_BASE_PYTHON."""
     return {k: v.strip() for k, v in re.findall(r"probe (PYO3_\w+)=(.*)", output)}
 
 
-def check_tree(version: str, tree: Path, target: Path) -> str:
-    """Build the patched maturin source `tree`; raise PatchError unless the binary gives
-    cargo the base interpreter in PYO3_BASE_PYTHON and leaves PYO3_PYTHON the venv's."""
-    hint = "the variant compiles but does not behave: fix it before it is pinned"
-    cargo.run(
-        ["build", "--release", "--no-default-features", "--locked", "--bin", "maturin"],
-        cwd=tree,
-        env={"CARGO_TARGET_DIR": str(target)},
-        what=f"compile check of patched maturin {version}",
-    )
-    binary = target / "release" / ("maturin.exe" if os.name == "nt" else "maturin")
+def check_backend(pin: Pin, variant: Variant, *, url: str | None = None) -> str:
+    """Run the patched backend's build_wheel hook in a venv, with a maturin stand-in that
+    says what it got: PYO3_BASE_PYTHON must be the base interpreter, also when an unusable
+    value is inherited, and an empty value (an opt-out) must stay empty."""
     base = proc.base_python()
     with tempfile.TemporaryDirectory(prefix="patcher-probe-") as tmp:
         work = Path(tmp)
-        venv_python = proc.make_venv(work / "venv")
+        tree, _origin = pristine(pin, url=url)
+        shutil.copytree(tree / BACKEND_DIR, work / "pkg" / BACKEND_DIR)
+        variants.apply(variants.check_patch(variant), work / "pkg")
+        (work / "bin").mkdir()
+        (work / "bin" / "maturin").write_text(_FAKE_MATURIN, encoding="utf-8")
+        (work / "bin" / "maturin").chmod(0o755)
         write_probe(work / "probe")
-        built = proc.run(
-            [binary, "build", "-i", venv_python, "--out", work / "wheels"],
-            cwd=work / "probe",
-            env={"CARGO_TARGET_DIR": str(work / "target")},
-            unset=("PYO3_BASE_PYTHON", "PYO3_PYTHON", "VIRTUAL_ENV", "CONDA_PREFIX"),
-            what=f"probe build with patched maturin {version}",
+        python = proc.make_venv(work / "venv")
+        hook = "import sys, maturin; maturin.build_wheel(sys.argv[1])"
+
+        def seen(inherited: str | None) -> str:
+            env = {
+                "PATH": f"{work / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+                "PYTHONPATH": str(work / "pkg"),
+                "PROBE_OUT": str(work),
+                "MATURIN_NO_INSTALL_RUST": "1",
+            }
+            if inherited is not None:
+                env["PYO3_BASE_PYTHON"] = inherited
+            done = proc.run(
+                [python, "-c", hook, work / "wheels"],
+                cwd=work / "probe",
+                env=env,
+                unset=() if inherited is not None else ("PYO3_BASE_PYTHON",),
+                what=f"the patched backend of maturin {pin.version} failed",
+            )
+            return probe_said(done.stdout + done.stderr).get("PYO3_BASE_PYTHON", "")
+
+        (work / "wheels").mkdir()
+        if seen(None) != base:
+            raise PatchError(f"patched backend of maturin {pin.version}: no base", _MISBEHAVES)
+        if seen(str(work / "not-a-python")) != base:
+            raise PatchError(
+                f"patched backend of maturin {pin.version} kept an unusable inherited base",
+                _MISBEHAVES,
+            )
+        if seen("") != "":
+            raise PatchError(
+                f"patched backend of maturin {pin.version} overrode an opt-out", _MISBEHAVES
+            )
+    return (
+        "the backend hands maturin PYO3_BASE_PYTHON = the base interpreter; an unusable "
+        "inherited value is replaced; an empty one is kept"
+    )
+
+
+def check_compiled(pin: Pin, variant: Variant, *, url: str | None = None) -> str:
+    """Build the patched maturin as its wheel is built, then `maturin build -i <venv python>`
+    a probe: cargo must get PYO3_BASE_PYTHON = the base interpreter (also when an unusable
+    value is inherited) and PYO3_PYTHON = the venv's."""
+    with tempfile.TemporaryDirectory(prefix="patcher-check-") as tmp:
+        tree = Path(tmp) / "src"
+        patched_tree(pin, variant, tree, url=url)
+        target = target_dir()
+        cargo.run(
+            ["build", "--release", "--no-default-features", "--locked", "--bin", "maturin"],
+            cwd=tree,
+            env={"CARGO_TARGET_DIR": str(target)},
+            what=f"compile check of patched maturin {pin.version}",
         )
-        seen = probe_said(built.stdout + built.stderr)
-        if os.path.realpath(seen.get("PYO3_PYTHON", "")) != os.path.realpath(venv_python):
-            raise PatchError(
-                f"patched maturin {version} gave cargo PYO3_PYTHON={seen.get('PYO3_PYTHON')!r}, "
-                f"expected the venv's {venv_python}",
-                hint=hint,
+        binary = target / "release" / ("maturin.exe" if os.name == "nt" else "maturin")
+        base = proc.base_python()
+        work = Path(tmp) / "probe"
+        venv_python = proc.make_venv(Path(tmp) / "venv")
+        write_probe(work)
+        for inherited in (None, str(Path(tmp) / "not-a-python")):
+            built = proc.run(
+                [binary, "build", "-i", venv_python, "--out", Path(tmp) / "wheels"],
+                cwd=work,
+                env={
+                    "CARGO_TARGET_DIR": str(Path(tmp) / "target"),
+                    **({"PYO3_BASE_PYTHON": inherited} if inherited else {}),
+                },
+                unset=(
+                    "PYO3_PYTHON",
+                    "VIRTUAL_ENV",
+                    "CONDA_PREFIX",
+                    *(() if inherited else ("PYO3_BASE_PYTHON",)),
+                ),
+                what=f"probe build with patched maturin {pin.version}",
             )
-        if seen.get("PYO3_BASE_PYTHON") != base:
-            raise PatchError(
-                f"patched maturin {version} gave cargo "
-                f"PYO3_BASE_PYTHON={seen.get('PYO3_BASE_PYTHON')!r}, expected {base}",
-                hint=hint,
-            )
-    return "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv)"
+            seen = probe_said(built.stdout + built.stderr)
+            if os.path.realpath(seen.get("PYO3_PYTHON", "")) != os.path.realpath(venv_python):
+                raise PatchError(
+                    f"patched maturin {pin.version} gave cargo "
+                    f"PYO3_PYTHON={seen.get('PYO3_PYTHON')!r}, expected the venv's {venv_python}",
+                    _MISBEHAVES,
+                )
+            if seen.get("PYO3_BASE_PYTHON") != base:
+                raise PatchError(
+                    f"patched maturin {pin.version} gave cargo "
+                    f"PYO3_BASE_PYTHON={seen.get('PYO3_BASE_PYTHON')!r}, expected {base}",
+                    _MISBEHAVES,
+                )
+    return (
+        "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv); an unusable "
+        "inherited value is replaced"
+    )
 
 
 class Maturin(Upstream):
     name = "maturin"
     default_url = "https://github.com/PyO3/maturin.git"
     published_crate = "maturin"
-    default_check = "ends"  # a check builds maturin: minutes
     matrix_preamble = (
-        "*applies*: `git apply` of the variant to the release's source (zero fuzz; `offset` gives",
-        "how far the hunk moved). *checked*: the patched tree builds as its wheel does (`cargo",
-        "build --release --no-default-features --locked`), and that binary's `maturin build -i",
-        "<venv python>` of a probe project hands cargo `PYO3_BASE_PYTHON` = the base interpreter",
-        "and `PYO3_PYTHON` = the venv's (`-`: not checked; by default the first and last release",
-        "each variant claims and the newest release). *source*: git (the pinned commit) or the",
-        "crate on crates.io whose `.cargo_vcs_info.json` names that commit. That pyo3 then stays",
-        "fresh across isolated builds is shown end to end by tests/test_isolated_builds.py.",
+        "*applies*: `git apply` of the variant to the release's source (zero fuzz; `offset`",
+        "gives how far the hunk moved). *checked*, **backend**: the patched",
+        "`maturin/__init__.py` runs the PEP 517 `build_wheel` hook in a venv with a maturin",
+        "stand-in that says what it got: `PYO3_BASE_PYTHON` = the base interpreter, also when an",
+        "unusable value is inherited, and an empty one is left alone (every release is checked:",
+        "seconds each). **compiled**: the patched tree builds as its wheel does (`cargo build",
+        "--release --no-default-features --locked`), and that binary's `maturin build -i <venv",
+        "python>` of a probe project hands cargo `PYO3_BASE_PYTHON` = the base interpreter and",
+        "`PYO3_PYTHON` = the venv's (`-`: not checked; by default the first and last release",
+        "each variant claims and the newest, since each check builds maturin). *source*: git",
+        "(the pinned commit) or the crate on crates.io whose `.cargo_vcs_info.json` names it.",
+        "That pyo3 then stays fresh across isolated builds is shown end to end by",
+        "tests/end_to_end/test_isolated_builds.py.",
     )
+
+    def default_check(self, kind: str) -> str:
+        return "all" if kind == "backend" else "ends"  # a compiled check builds maturin
 
     def stage_files(
         self, pin: Pin, files: tuple[str, ...], dest: Path, *, url: str, source: str
@@ -369,10 +610,14 @@ class Maturin(Upstream):
 
     def check(self, pin: Pin, variant: Variant, *, url: str, source: str) -> str:
         del source
-        with tempfile.TemporaryDirectory(prefix="patcher-check-") as tmp:
-            work = Path(tmp) / "src"
-            patched_tree(pin, variant, work, url=url)
-            return check_tree(pin.version, work, target_dir())
+        if variant.kind == "compiled":
+            return check_compiled(pin, variant, url=url)
+        return check_backend(pin, variant, url=url)
+
+    def describe(self, pin: Pin, *, url: str) -> Pin:
+        """A new pin records the sha256 of the backend's Python files at its commit."""
+        tree, _origin = pristine(pin, url=url)
+        return dataclasses.replace(pin, files=backend_files(tree))
 
 
 UPSTREAM = Maturin()

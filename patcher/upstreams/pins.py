@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import tomlkit
@@ -17,6 +18,7 @@ from patcher import resources
 from patcher.errors import PatcherError, UnsupportedRelease
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _HINT = (
     "the pins come with pyo3-patcher: restore vendor/pins/ from version control or reinstall "
     "pyo3-patcher (PYO3_PATCHER_PINS_DIR, if set, points elsewhere)"
@@ -33,6 +35,9 @@ class Pin:
     # (pyo3 v0.23.0 points at a docs fix-up): the tag must point here instead.
     tag_commit: str | None = None
     yanked: bool = False
+    # sha256 of files a release's published artifacts must carry as the pinned commit has
+    # them (maturin: the Python files of its PEP 517 backend, checked in the PyPI wheel)
+    files: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def expected_tag_commit(self) -> str:
@@ -44,6 +49,8 @@ class Pin:
             table["tag-commit"] = self.tag_commit
         if self.yanked:
             table["yanked"] = True
+        if self.files:
+            table["files"] = dict(sorted(self.files.items()))
         return table
 
 
@@ -63,6 +70,9 @@ def load_pins(upstream: str) -> dict[str, Pin]:
         tag_commit = table.get("tag-commit")
         if not _SHA_RE.match(commit) or (tag_commit and not _SHA_RE.match(tag_commit)):
             raise PatcherError(f"{path}: release {version} has a malformed commit SHA", _HINT)
+        files = {str(k): str(v) for k, v in table.get("files", {}).items()}
+        if not all(_SHA256_RE.match(v) for v in files.values()):
+            raise PatcherError(f"{path}: release {version} has a malformed file digest", _HINT)
         pins[version] = Pin(
             upstream=upstream,
             version=version,
@@ -70,6 +80,7 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             commit=commit,
             tag_commit=tag_commit,
             yanked=bool(table.get("yanked", False)),
+            files=files,
         )
     return pins
 
@@ -108,7 +119,13 @@ def write_pin(pin: Pin) -> None:
         return
     table = tomlkit.table()
     for key, value in pin.as_toml().items():
-        table.add(key, value)
+        if isinstance(value, dict):
+            inner = tomlkit.table()
+            for name, digest in value.items():
+                inner.add(name, digest)
+            table.add(key, inner)
+        else:
+            table.add(key, value)
     releases.add(pin.version, table)
     atomic_write(path, tomlkit.dumps(doc))
 

@@ -19,6 +19,8 @@ import dataclasses
 import json
 import re
 import shutil
+import struct
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -286,26 +288,27 @@ def patched_release(
 # --- the behaviour check -------------------------------------------------------------------
 
 
+def signature() -> str:
+    """maturin's PYO3_ENVIRONMENT_SIGNATURE for the running Python (and its base)."""
+    major, minor = sys.version_info[:2]
+    return f"{sys.implementation.name}-{major}.{minor}-{struct.calcsize('P') * 8}bit"
+
+
 def check_trees(version: str, crate_dirs: dict[str, Path]) -> str:
-    """Build a probe on the patched crates; raise PatchError unless the change behaves."""
+    """Build a probe on the patched crates and raise PatchError unless the change behaves:
+    with the base named (and matching maturin's signature) it compiles, registers no rerun
+    on PYO3_PYTHON and resolves the base; with a base for another Python it warns and falls
+    back to PYO3_PYTHON; with a base that is not a file it fails, naming PYO3_BASE_PYTHON."""
     base = proc.base_python()
-    hint = "the variant compiles but does not behave: fix it before it is pinned"
     with tempfile.TemporaryDirectory(prefix="patcher-probe-") as tmp:
         work = Path(tmp)
-        venv_python = proc.make_venv(work / "venv")
-        patch_lines = "\n".join(
-            f'{name} = {{ path = "{crate_dirs[name].as_posix()}" }}'
-            for name in ("pyo3-ffi", "pyo3-build-config")
-        )
-        (work / "probe").mkdir()
-        (work / "probe" / "Cargo.toml").write_text(
-            '[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
-            '[lib]\npath = "lib.rs"\n\n'
-            f'[dependencies]\npyo3-ffi = "={version}"\n\n[patch.crates-io]\n{patch_lines}\n',
-            encoding="utf-8",
-        )
-        (work / "probe" / "lib.rs").write_text("", encoding="utf-8")
-        env = {"PYO3_PYTHON": str(venv_python), "PYO3_BASE_PYTHON": base}
+        venv_python = str(proc.make_venv(work / "venv"))
+        _write_probe(work / "probe", version, crate_dirs)
+        env = {
+            "PYO3_PYTHON": venv_python,
+            "PYO3_BASE_PYTHON": base,
+            "PYO3_ENVIRONMENT_SIGNATURE": signature(),
+        }
         target = work / "target"
         cargo.run(
             ["build", "--target-dir", target],
@@ -320,30 +323,68 @@ def check_trees(version: str, crate_dirs: dict[str, Path]) -> str:
             "rerun-if-env-changed=PYO3_PYTHON\n" in outputs
             or "rerun-if-env-changed=PYO3_BASE_PYTHON" not in outputs
         ):
-            raise PatchError(
-                f"patched pyo3 {version} still registers a rerun on PYO3_PYTHON", hint=hint
-            )
-        printed = cargo.run(
-            ["build", "--target-dir", work / "print-config"],
-            cwd=work / "probe",
-            env={**env, "PYO3_PRINT_CONFIG": "1"},
-            check=False,
+            _misbehaves(version, "still registers a rerun on PYO3_PYTHON")
+        seen = _print_config(work, env)
+        if seen.executables != {base}:
+            _misbehaves(version, f"resolved {seen.executables or 'no'} interpreter, not the base")
+        mismatch = _print_config(work, {**env, "PYO3_ENVIRONMENT_SIGNATURE": "cpython-2.7-64bit"})
+        if mismatch.executables != {venv_python} or "it is ignored" not in mismatch.said:
+            _misbehaves(version, "did not ignore (with a warning) a base for another Python")
+        missing = _print_config(work, {**env, "PYO3_BASE_PYTHON": str(work / "no-python")})
+        if missing.executables or "PYO3_BASE_PYTHON is set to" not in missing.said:
+            _misbehaves(version, "did not fail, naming PYO3_BASE_PYTHON, on a missing base")
+        return (
+            "compiles; no rerun on PYO3_PYTHON; executable is the base interpreter; a base "
+            "for another Python is ignored; a missing one is an error"
         )
-        executables = set(re.findall(r"executable=(\S+)", printed.stdout + printed.stderr))
-        if executables != {base}:
-            raise PatchError(
-                f"patched pyo3 {version} resolved {executables or 'no'} interpreter, "
-                f"expected the base {base}",
-                hint=hint,
-            )
-        return "compiles; no rerun on PYO3_PYTHON; executable is the base interpreter"
+
+
+def _write_probe(dest: Path, version: str, crate_dirs: dict[str, Path]) -> None:
+    patch_lines = "\n".join(
+        f'{name} = {{ path = "{crate_dirs[name].as_posix()}" }}'
+        for name in ("pyo3-ffi", "pyo3-build-config")
+    )
+    dest.mkdir()
+    (dest / "Cargo.toml").write_text(
+        '[package]\nname = "probe"\nversion = "0.0.0"\nedition = "2021"\n\n'
+        '[lib]\npath = "lib.rs"\n\n'
+        f'[dependencies]\npyo3-ffi = "={version}"\n\n[patch.crates-io]\n{patch_lines}\n',
+        encoding="utf-8",
+    )
+    (dest / "lib.rs").write_text("", encoding="utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Printed:
+    executables: set[str]
+    said: str
+
+
+def _print_config(work: Path, env: dict[str, str]) -> _Printed:
+    """PYO3_PRINT_CONFIG=1 makes the build script print its config and fail on purpose; a
+    target dir of its own keeps it from dirtying the other builds (between runs only the
+    build script reruns: it registered the variables that change)."""
+    printed = cargo.run(
+        ["build", "--target-dir", work / "print-config"],
+        cwd=work / "probe",
+        env={**env, "PYO3_PRINT_CONFIG": "1"},
+        check=False,
+    )
+    said = printed.stdout + printed.stderr
+    return _Printed(set(re.findall(r"executable=(\S+)", said)), said)
+
+
+def _misbehaves(version: str, what: str) -> None:
+    raise PatchError(
+        f"patched pyo3 {version} {what}",
+        hint="the variant compiles but does not behave: fix it before it is pinned",
+    )
 
 
 class Pyo3(Upstream):
     name = "pyo3"
     default_url = "https://github.com/PyO3/pyo3.git"
     published_crate = "pyo3-build-config"
-    default_check = "all"  # a probe build of two small crates: seconds
     matrix_preamble = (
         "*applies*: `git apply` of the variant to the release's pyo3-build-config (zero fuzz;",
         "`offset` gives how far each hunk moved). *checked*: a probe crate built on the patched",

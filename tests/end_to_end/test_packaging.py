@@ -19,7 +19,7 @@ def test_wheel_carries_patches_and_pins(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("pyo3_patcher-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "patcher/_data/patches/pyo3/variants.toml" in names
-    assert "patcher/_data/patches/pyo3/base-python-v1.patch" in names
+    assert "patcher/_data/patches/pyo3/base-python-v2.patch" in names
     assert "patcher/_data/pins/pyo3.toml" in names
     # `pip install . && patcher demo` (the README) builds the example from the wheel's copy
     example = "patcher/_data/examples/hello-pyo3/"

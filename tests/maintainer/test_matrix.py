@@ -25,12 +25,15 @@ def _pins_subset(dest: Path, upstream: str, versions: list[str]) -> None:
     (dest / f"{upstream}.toml").write_text(tomlkit.dumps(subset), encoding="utf-8")
 
 
-def _rows(text: str) -> dict[str, list[str]]:
+def _rows(text: str) -> dict[tuple[str, str], list[str]]:
+    """(release, kind) -> the other cells; kind "" where the matrix has no kind column."""
     rows = {}
+    with_kind = "| release | kind |" in text
     for line in text.splitlines():
         if line.startswith("| ") and not line.startswith("| release"):
             cells = [c.strip() for c in line.strip("|").split("|")]
-            rows[cells[0]] = cells[1:]
+            kind = cells.pop(1) if with_kind else ""
+            rows[(cells[0], kind)] = cells[1:]
     return rows
 
 
@@ -50,9 +53,11 @@ def test_one_command_regenerates_every_matrix(tmp_path: Path) -> None:
     for upstream, text in texts.items():
         assert f"Produced by `patcher matrix --check none --output-dir {out.as_posix()}`" in text
         rows = _rows(text)
-        assert list(rows) == chosen[upstream], text  # one row per release, in order
-        for version, (variant, applies, checked, source) in rows.items():
-            assert variant == variants.select_variant(upstream, version).name
+        kinds = variants.kinds(upstream)
+        # one row per release and kind of change, in order
+        assert list(rows) == [(v, k) for k in kinds for v in chosen[upstream]], text
+        for (version, kind), (variant, applies, checked, source) in rows.items():
+            assert variant == variants.select_variant(upstream, version, kind).name
             assert APPLIES.match(applies), (version, applies)
             assert (checked, source) == ("-", "crates.io")
 
@@ -68,7 +73,7 @@ def test_a_release_that_cannot_be_had_or_patched_says_so(tmp_path: Path) -> None
     )
     patches = tmp_path / "patches"
     shutil.copytree(REPO_ROOT / "patches", patches)
-    variant_file = patches / "pyo3" / "base-python-v1.patch"
+    variant_file = patches / "pyo3" / "base-python-v2.patch"
     # context that no release has: the variant cannot apply
     variant_file.write_text(
         variant_file.read_text("utf-8").replace(
@@ -81,9 +86,7 @@ def test_a_release_that_cannot_be_had_or_patched_says_so(tmp_path: Path) -> None
     result = run_patcher("matrix", "pyo3", "--check", "none", env=env)
     assert result.returncode == 0, result.stderr
     rows = _rows(result.stdout)
-    assert (
-        rows["0.22.6"][1].startswith("NO SOURCE: published crate")
-        and "was built from" in (rows["0.22.6"][1])
-    )
-    assert rows["0.22.6"][3] == "refused"
-    assert rows["0.29.2"][1].startswith("NO"), rows["0.29.2"]
+    refused = rows[("0.22.6", "")]
+    assert refused[1].startswith("NO SOURCE: published crate") and "was built from" in refused[1]
+    assert refused[3] == "refused"
+    assert rows[("0.29.2", "")][1].startswith("NO"), rows[("0.29.2", "")]

@@ -79,22 +79,22 @@ def test_patch_refresh_through_exact_three_way_and_conflict(tmp_path: Path) -> N
     pins_before = (pins_dir / "pyo3.toml").read_bytes()
     result = run_patcher("refresh", "--upstream", "pyo3@0.90.0", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
-    assert "exact; variant base-python-v1 would be extended; compiles;" in result.stdout
+    assert "exact; variant base-python-v2 would be extended; compiles;" in result.stdout
     assert {p.name: p.read_bytes() for p in (patches / "pyo3").iterdir()} == before
     assert (pins_dir / "pyo3.toml").read_bytes() == pins_before
 
     result = run_patcher("refresh", "--upstream", "pyo3@0.90.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert "exact; variant base-python-v1 extended" in result.stdout
+    assert "exact; variant base-python-v2 extended" in result.stdout
     assert "<=0.90.0" in (patches / "pyo3" / "variants.toml").read_text("utf-8")
     assert '[release."0.90.0"]' in (pins_dir / "pyo3.toml").read_text("utf-8")
 
     result = run_patcher("refresh", "--upstream", "pyo3@0.91.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert "three-way; variant base-python-v2 added" in result.stdout
-    v2 = (patches / "pyo3" / "base-python-v2.patch").read_text("utf-8")
-    assert "Ok(env_interpreter) // from the venv" in v2  # fresh context from the new release
-    assert "PYO3_BASE_PYTHON" in v2
+    assert "three-way; variant base-python-v3 added" in result.stdout
+    v3 = (patches / "pyo3" / "base-python-v3.patch").read_text("utf-8")
+    assert "Ok(env_interpreter) // from the venv" in v3  # fresh context from the new release
+    assert "PYO3_BASE_PYTHON" in v3
 
     before = {p.name: p.read_bytes() for p in (patches / "pyo3").iterdir()}
     pins_before = (pins_dir / "pyo3.toml").read_bytes()
@@ -113,14 +113,14 @@ def test_patch_refresh_through_exact_three_way_and_conflict(tmp_path: Path) -> N
     start, end = text.index("<<<<<<<"), text.index(">>>>>>>")
     end = text.index("\n", end) + 1
     resolved = (
-        '    if let Some(exe) = env_var("PYO3_BASE_PYTHON").filter(|exe| !exe.is_empty()) {\n'
-        "        Ok(exe.into())\n"
+        "    if let Some(exe) = base_interpreter()? {\n"
+        "        Ok(exe)\n"
         '    } else if let Some(exe) = env_var("PYO3_PYTHON").filter(|e| !e.is_empty()) {\n'
     )
     impl.write_text(text[:start] + resolved + text[end:], encoding="utf-8")
     result = run_patcher("refresh", "--continue", "pyo3@0.92.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert "continued; variant base-python-v3 added" in result.stdout
+    assert "continued; variant base-python-v4 added" in result.stdout
     assert '[release."0.92.0"]' in (pins_dir / "pyo3.toml").read_text("utf-8")
 
 
@@ -128,60 +128,66 @@ COMPILE_RS = "src/compile.rs"
 
 
 @pytest.mark.slow
-def test_maturin_patch_refresh_through_exact_three_way_and_conflict(
+def test_maturin_patches_of_both_kinds_through_three_way_and_conflict(
     tmp_path: Path, shared_cache: Path
 ) -> None:
-    # maturin's history made from the published 1.16.0 source; the session cache keeps
-    # cargo's maturin target dir, so each check rebuilds only maturin itself
-    url, pins_dir = make_maturin_repo(tmp_path, "1.16.0", "1.90.0")
+    """maturin's history made from the published 1.16.0 source, with a repository of its own
+    (tagged v1.90.0...). Both kinds of change are carried at once: the backend patch applies
+    as it is; the compiled one (src/compile.rs) needs a three-way merge in 1.90.0 and a person
+    in 1.91.0, and then nothing of either kind may be written until it is resolved. The session
+    cache keeps cargo's maturin target dir: the first compiled check builds maturin, the next
+    rebuild only maturin itself."""
+    url, pins_dir = make_maturin_repo(tmp_path, "1.16.0", "1.89.0")
     repo = gitpython.Repo(url.removeprefix("file://"))
-    # 1.91.0: a context line of the hunk changed: only a three-way merge works
+    # 1.90.0: a context line of the compiled hunk changed: only a three-way merge works
+    commit_release(
+        repo,
+        "1.90.0",
+        (COMPILE_RS, '"Setting PYO3_PYTHON to {}",', '"Setting PYO3_PYTHON to {} (venv)",'),
+    )
+    # 1.91.0: upstream added a line exactly where the compiled hunk inserts: nothing works
     commit_release(
         repo,
         "1.91.0",
-        (COMPILE_RS, '"Setting PYO3_PYTHON to {}",', '"Setting PYO3_PYTHON to {} (venv)",'),
-    )
-    # 1.92.0: upstream added a line exactly where our hunk inserts: nothing works
-    where = "                );\n                build_command\n"
-    commit_release(
-        repo,
-        "1.92.0",
         (
             COMPILE_RS,
-            where,
+            "                );\n                build_command\n",
             "                );\n                // the interpreter of the build venv\n"
             "                build_command\n",
         ),
     )
     patches, env = _maintainer_checkout(tmp_path, pins_dir, PYO3_PATCHER_MATURIN_URL=url)
-    checked = "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv)"
+    backend = "the backend hands maturin PYO3_BASE_PYTHON = the base interpreter"
+    compiled = "builds; cargo gets PYO3_BASE_PYTHON (base) and PYO3_PYTHON (venv)"
 
+    # the three-way base of the compiled variant is its own release, 1.16.0: from crates.io,
+    # verified, as this repository has no such tag
     result = run_patcher("refresh", "--upstream", "maturin@1.90.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert f"maturin 1.90.0: exact; variant base-python-v1 extended; {checked}" in result.stdout
-    assert '[release."1.90.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")
-
-    # the three-way base is the variant's own release, 1.14.1: from crates.io, verified,
-    # as this repository has no such tag
-    result = run_patcher("refresh", "--upstream", "maturin@1.91.0", env=env)
-    assert result.returncode == 0, result.stderr
-    assert f"three-way; variant base-python-v2 added; {checked}" in result.stdout
-    v2 = (patches / "maturin" / "base-python-v2.patch").read_text("utf-8")
-    assert '"Setting PYO3_PYTHON to {} (venv)",' in v2  # fresh context from the new release
-    assert "PYO3_BASE_PYTHON" in v2
+    assert "maturin 1.90.0 (backend): exact; variant backend-v1 extended; " + backend in (
+        result.stdout
+    )
+    assert "maturin 1.90.0 (compiled): three-way; variant compiled-v3 added; " + compiled in (
+        result.stdout
+    )
+    v3 = (patches / "maturin" / "compiled-v3.patch").read_text("utf-8")
+    assert '"Setting PYO3_PYTHON to {} (venv)",' in v3  # fresh context from the new release
     variants = (patches / "maturin" / "variants.toml").read_text("utf-8")
-    assert 'releases = ">=1.4.0,<1.91.0"' in variants
-    assert 'releases = ">=1.91.0"' in variants
+    assert 'releases = ">=1.4.0,<1.90.0"' in variants  # compiled-v2, capped
+    assert 'releases = ">=1.90.0"' in variants  # compiled-v3
+    pinned = (pins_dir / "maturin.toml").read_text("utf-8")
+    assert '[release."1.90.0"]' in pinned and '"maturin/__init__.py" = ' in pinned
 
     before = {p.name: p.read_bytes() for p in (patches / "maturin").iterdir()}
     pins_before = (pins_dir / "maturin.toml").read_bytes()
-    result = run_patcher("refresh", "--upstream", "maturin@1.92.0", env=env)
+    result = run_patcher("refresh", "--upstream", "maturin@1.91.0", env=env)
     assert result.returncode == 5, result.stderr
     assert "conflicts in src/compile.rs" in result.stderr
-    assert "--continue maturin@1.92.0" in result.stderr
+    assert "--continue maturin@1.91.0" in result.stderr
+    # the backend kind applied, but nothing of it was written either
     assert {p.name: p.read_bytes() for p in (patches / "maturin").iterdir()} == before
     assert (pins_dir / "maturin.toml").read_bytes() == pins_before
-    work = shared_cache / "refresh" / "maturin-1.92.0"
+    work = shared_cache / "refresh" / "maturin-1.91.0-compiled"
     assert "+                // the interpreter of the build venv" in (
         work / "UPSTREAM-CHANGE.diff"
     ).read_text("utf-8")
@@ -194,10 +200,13 @@ def test_maturin_patch_refresh_through_exact_three_way_and_conflict(
     patch_side = text[text.index("\n", middle) + 1 : end]
     end = text.index("\n", end) + 1
     compile_rs.write_text(text[:start] + patch_side + release_side + text[end:], "utf-8")
-    result = run_patcher("refresh", "--continue", "maturin@1.92.0", env=env)
+    result = run_patcher("refresh", "--continue", "maturin@1.91.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert f"continued; variant base-python-v3 added; {checked}" in result.stdout
-    assert '[release."1.92.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")
+    assert "maturin 1.91.0 (backend): exact; variant backend-v1 extended" in result.stdout
+    assert f"maturin 1.91.0 (compiled): continued; variant compiled-v4 added; {compiled}" in (
+        result.stdout
+    )
+    assert '[release."1.91.0"]' in (pins_dir / "maturin.toml").read_text("utf-8")
 
 
 def test_refresh_options_that_do_not_go_together(tmp_path: Path) -> None:
@@ -207,3 +216,5 @@ def test_refresh_options_that_do_not_go_together(tmp_path: Path) -> None:
     assert url.returncode == 2 and "--url is for --upstream" in url.stderr
     waiting = run_patcher("refresh", "--continue", "maturin@9.9.9")
     assert waiting.returncode == 2 and "no refresh of maturin 9.9.9 is waiting" in waiting.stderr
+    unknown = run_patcher("refresh", "--upstream", "numpy@1.0.0")
+    assert unknown.returncode == 2 and "unknown upstream 'numpy'" in unknown.stderr

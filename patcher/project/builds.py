@@ -1,0 +1,26 @@
+"""The patched maturin a project's isolated builds get, as its settings ask."""
+
+from __future__ import annotations
+
+from patcher.project.discovery import Project
+from patcher.upstreams import maturin
+from patcher.upstreams.maturin import MaturinBuild
+
+
+def wanted_maturin(project: Project) -> str:
+    """The local version of the patched maturin for the project ("" if it does not build with
+    maturin); raises when no pinned release satisfies its build requirement."""
+    config = project.config
+    return maturin.wanted_version(project.build_requires, config.maturin, config.maturin_patch)
+
+
+def patched_maturin(project: Project, *, offline: bool = False) -> MaturinBuild:
+    """The patched maturin wheel for the project, made once (cached)."""
+    config = project.config
+    return maturin.build_for_project(
+        project.build_requires,
+        config.maturin,
+        kind=config.maturin_patch,
+        url=config.maturin_url,
+        offline=offline,
+    )
