@@ -24,10 +24,10 @@ from patcher.errors import PatcherError, UsageError
 
 BUG_EXIT = 70
 _DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-_USER_VERBS = ("apply", "update", "refresh", "remove", "verify", "env", "demo")
+_USER_VERBS = ("apply", "update", "refresh", "remove", "verify", "env", "doctor", "demo")
 _MAINTAINER_VERBS = ("matrix",)
 _EPILOG = """\
-commands for a project: apply, update, refresh, remove, verify, env, demo
+commands for a project: apply, update, refresh, remove, verify, env, doctor, demo
 commands for maintainers of pyo3-patcher (in its checkout): refresh --upstream, matrix
 `patcher COMMAND --help` says more; docs/usage.md says everything."""
 

@@ -17,7 +17,7 @@ from patcher import cli, ui
 def test_help_sets_the_maintainer_commands_apart() -> None:
     result = run_patcher("--help")
     assert result.returncode == 0
-    assert "commands for a project: apply, update, refresh, remove, verify, env, demo" in (
+    assert "commands for a project: apply, update, refresh, remove, verify, env, doctor, demo" in (
         result.stdout
     )
     assert "commands for maintainers of pyo3-patcher" in result.stdout

@@ -1,6 +1,6 @@
 """One module per command: `register(subparsers)` and `run(args)` returning an exit code.
 
-User commands: apply, update, refresh, remove, verify, env, demo. Maintainer commands (in a
+User commands: apply, update, refresh, remove, verify, env, doctor, demo. Maintainer commands (in a
 checkout of pyo3-patcher): matrix, and refresh --upstream (which the refresh module hands to
 patcher.maintainer)."""
 
