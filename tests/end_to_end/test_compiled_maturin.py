@@ -16,10 +16,17 @@ from helpers import BASE_PYTHON, copy_example, make_maturin_repo, run_patcher
 
 
 @pytest.mark.slow
-def test_the_compiled_maturin_keeps_isolated_builds_warm(tmp_path: Path) -> None:
+def test_the_compiled_maturin_keeps_isolated_builds_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a mirror whose tag v1.16.0 is not the commit the pin names: patcher must refuse it and
-    # fall back to the crate published from the pin, naming the URL it tried
-    url, _pins = make_maturin_repo(tmp_path / "mirror", "1.16.0", "1.16.0")
+    # fall back to the crate published from the pin, naming the URL it tried. Mirror and
+    # patcher get caches of their own, cold as a user's first run (and as no other test
+    # leaves them), so that patcher has no maturin source yet.
+    with monkeypatch.context() as scope:
+        scope.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "mirror-cache"))
+        url, _pins = make_maturin_repo(tmp_path / "mirror", "1.16.0", "1.16.0")
+    monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cache"))
     project = copy_example(tmp_path)
     with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
         f.write(f'\n[tool.pyo3-patcher]\nmaturin-patch = "compiled"\nmaturin-url = "{url}"\n')
