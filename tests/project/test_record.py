@@ -135,7 +135,11 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "needle"), BAD, ids=[f"{k}={v!r}" for k, v, _ in BAD])
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    BAD,
+    ids=[f"{k}={'<deleted>' if v is _DELETE else repr(v)}" for k, v, _ in BAD],
+)
 def test_every_malformed_field_is_refused_by_name(
     tmp_path: Path, key: str, value: Any, needle: str
 ) -> None:
