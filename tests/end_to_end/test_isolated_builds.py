@@ -46,56 +46,31 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
-def test_pip_wheel_isolated_from_two_venvs(tmp_path: Path, patched: bool) -> None:
+def test_pip_uv_and_build_one_after_another(tmp_path: Path, patched: bool) -> None:
+    """One target dir, four isolated builds as a maintainer and CI make them: pip from two
+    venvs, then uv, then `python -m build`. Each after the first must recompile no pyo3 crate
+    when patched, and recompiles pyo3's crates when not."""
     project, env = _project(tmp_path, patched)
-    logs = []
-    for name in ("job-1", "job-2"):
-        python = make_venv(tmp_path / name, with_pip=True)
-        logs.append(
-            _run(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "wheel",
-                    "--no-deps",
-                    "-v",
-                    "-w",
-                    str(tmp_path / "dist"),
-                    str(project),
-                ],
-                env,
-                tmp_path,
-            )
-        )
-    assert _rebuilt(logs[0]) == PYO3_CRATES
-    if patched:
-        assert _rebuilt(logs[1]) == set()
-        # proof that the patched maturin ran: its backend says what it exported
-        assert f"pyo3-patcher: PYO3_BASE_PYTHON={BASE_PYTHON}" in logs[1]
-    else:
-        assert {"pyo3-build-config", "pyo3-ffi", "pyo3"} <= _rebuilt(logs[1])
-        assert "PYO3_BASE_PYTHON" not in logs[1]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
-def test_uv_build_twice(tmp_path: Path, patched: bool) -> None:
+    dist = str(tmp_path / "dist")
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    project, env = _project(tmp_path, patched)
-    env["UV_CACHE_DIR"] = str(tmp_path / "uv-cache")
-    env["UV_PYTHON"] = BASE_PYTHON
-    logs = [
-        _run(
-            [uv, "build", "--wheel", "-v", "--out-dir", str(tmp_path / "dist"), str(project)],
-            env,
-            tmp_path,
-        )
-        for _ in range(2)
-    ]
-    assert _rebuilt(logs[0]) == PYO3_CRATES
-    if patched:
-        assert _rebuilt(logs[1]) == set()
-        assert f"pyo3-patcher: PYO3_BASE_PYTHON={BASE_PYTHON}" in logs[1]
-    else:
-        assert {"pyo3-build-config", "pyo3-ffi", "pyo3"} <= _rebuilt(logs[1])
+    builds: list[tuple[str, list[str], dict[str, str]]] = []
+    for job in ("pip-job-1", "pip-job-2"):
+        python = str(make_venv(tmp_path / job, with_pip=True))
+        builds.append((job, [python, "-m", "pip", "wheel", "--no-deps", "-v", "-w", dist], {}))
+    uv_env = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON": BASE_PYTHON}
+    builds.append(("uv", [uv, "build", "--wheel", "-v", "--out-dir", dist], uv_env))
+    build = [sys.executable, "-m", "build", "--wheel", "--outdir", dist]  # `build` makes a venv
+    builds.append(("build", build, {}))
+    logs = {
+        name: _run([*cmd, str(project)], {**env, **extra}, tmp_path) for name, cmd, extra in builds
+    }
+
+    assert _rebuilt(logs["pip-job-1"]) == PYO3_CRATES
+    for name in ("pip-job-2", "uv", "build"):
+        if patched:
+            assert _rebuilt(logs[name]) == set(), name
+            # proof that the patched maturin ran: its backend says what it exported
+            assert f"pyo3-patcher: PYO3_BASE_PYTHON={BASE_PYTHON}" in logs[name], name
+        else:
+            assert {"pyo3-build-config", "pyo3-ffi", "pyo3"} <= _rebuilt(logs[name]), name
+            assert "PYO3_BASE_PYTHON" not in logs[name], name
