@@ -27,6 +27,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,20 @@ def _record_wheel(out: Path, wheel: Path, **extra: str) -> None:
     (out / "wheel.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
+def _wheel_once(pin: Pin, kind: str, make: Callable[[Variant, str, Path], None]) -> MaturinBuild:
+    """The patched wheel of `kind` for `pin` from the cache, else `make(variant, local
+    version, entry)` stages it into the entry; under the entry's lock either way."""
+    variant = variants.select_variant("maturin", pin.version, kind)
+    version = local_version(pin, variant)
+    entry = _wheel_entry(version, variant)
+    with cache.exclusive(entry):
+        found = _cached_wheel(entry)
+        if found is None:
+            make(variant, version, entry)
+            found = cache.made(_cached_wheel(entry), entry)
+        return MaturinBuild(pin, variant, found)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -185,13 +200,8 @@ def _sha256(path: Path) -> str:
 
 def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
     """maturin `pin` as published on PyPI for this platform, with the backend patch."""
-    variant = variants.select_variant("maturin", pin.version, "backend")
-    version = local_version(pin, variant)
-    entry = _wheel_entry(version, variant)
-    with cache.exclusive(entry):
-        found = _cached_wheel(entry)
-        if found is not None:
-            return MaturinBuild(pin, variant, found)
+
+    def make(variant: Variant, version: str, entry: Path) -> None:
         if offline:
             raise SourceError(
                 f"the patched maturin {version} is not in the cache and --offline was given",
@@ -208,7 +218,8 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
             variants.apply(variants.check_patch(variant), tree)
             wheel = _pack(tree, out, version.partition("+")[2])
             _record_wheel(out, wheel, published=published.name, published_sha256=_sha256(published))
-        return MaturinBuild(pin, variant, cache.made(_cached_wheel(entry), entry))
+
+    return _wheel_once(pin, "backend", make)
 
 
 def download_wheel(pin: Pin, dest: Path) -> Path:
@@ -374,13 +385,8 @@ def patched_tree(pin: Pin, variant: Variant, dest: Path, *, url: str | None = No
 
 def compiled_wheel(pin: Pin, *, url: str | None = None, offline: bool = False) -> MaturinBuild:
     """The patched maturin binary as a wheel, built once per (release, variant, platform)."""
-    variant = variants.select_variant("maturin", pin.version, "compiled")
-    version = local_version(pin, variant)
-    entry = _wheel_entry(version, variant)
-    with cache.exclusive(entry):
-        found = _cached_wheel(entry)
-        if found is not None:
-            return MaturinBuild(pin, variant, found)
+
+    def make(variant: Variant, version: str, entry: Path) -> None:
         pristine(pin, url=url, offline=offline)  # fetched (or found) before the long part
         with (
             tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp,
@@ -393,7 +399,8 @@ def compiled_wheel(pin: Pin, *, url: str | None = None, offline: bool = False) -
             wheel = _retag_py3_none(_pip_wheel(work, Path(tmp) / "built", version))
             shutil.move(str(wheel), str(out / wheel.name))
             _record_wheel(out, out / wheel.name)
-        return MaturinBuild(pin, variant, cache.made(_cached_wheel(entry), entry))
+
+    return _wheel_once(pin, "compiled", make)
 
 
 def _pip_wheel(tree: Path, out: Path, version: str) -> Path:
