@@ -9,7 +9,6 @@ environment `patcher env` prints (the patched maturin).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import tempfile
@@ -50,8 +49,7 @@ def recompiled(log: str) -> tuple[str, ...]:
 
 def patched_env(project: Path) -> dict[str, str]:
     """What `patcher env` prints for the project: the patched maturin for its frontends."""
-    build = builds.patched_maturin(discover(project))
-    return frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
+    return builds.frontend_environment(builds.patched_maturin(discover(project)))
 
 
 def prepare(example: Path, project: Path, *, patched: bool) -> dict[str, str]:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 from typing import Any
 
-from patcher import frontends, ui
+from patcher import ui
 from patcher.commands.apply import add_project_arg
 from patcher.project import builds
 from patcher.project.discovery import discover
@@ -30,7 +29,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     project = discover(args.project)
     build = builds.patched_maturin(project, offline=args.offline)
-    env = frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
+    env = builds.frontend_environment(build)
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}")
     ui.say(f"# patched maturin {build.local_version}: {build.wheel}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from patcher import frontends
 from patcher.project.discovery import Project
 from patcher.upstreams import maturin
 from patcher.upstreams.maturin import MaturinBuild
@@ -24,3 +27,9 @@ def patched_maturin(project: Project, *, offline: bool = False) -> MaturinBuild:
         url=config.maturin_url,
         offline=offline,
     )
+
+
+def frontend_environment(build: MaturinBuild) -> dict[str, str]:
+    """What `patcher env` prints: the variables that make pip, build and uv install `build`
+    into their isolated build environments (a PIP_FIND_LINKS of the user's kept)."""
+    return frontends.environment(build.wheel.parent, build.local_version, os.environ)

@@ -116,6 +116,10 @@ class Diagnosis:
     def count(self, category: str) -> int:
         return sum(1 for f in self.findings if f.category == category)
 
+    def seconds(self, category: str | None = None) -> float:
+        """Cargo's time on the recompiled crates (of one category)."""
+        return sum(f.seconds for f in self.findings if category in (None, f.category))
+
     @property
     def fix_command(self) -> str:
         return "`patcher verify`" if self.plan.patched else "`patcher apply` + `patcher env`"
@@ -137,7 +141,7 @@ class Diagnosis:
     def advice(self) -> list[str]:
         found = [f.advice for f in self.findings if f.advice]
         if self.count("patcher"):
-            saved = sum(f.seconds for f in self.findings if f.category == "patcher")
+            saved = self.seconds("patcher")
             found.insert(
                 0,
                 f"{self.fix_command} "
@@ -166,10 +170,8 @@ class Diagnosis:
                 "fixed_by_patcher": self.count("patcher"),
                 "own_build_scripts": self.count("own"),
                 "other": self.count("other"),
-                "seconds_recompiling": round(sum(f.seconds for f in self.findings), 2),
-                "seconds_fixed_by_patcher": round(
-                    sum(f.seconds for f in self.findings if f.category == "patcher"), 2
-                ),
+                "seconds_recompiling": round(self.seconds(), 2),
+                "seconds_fixed_by_patcher": round(self.seconds("patcher"), 2),
             },
             "verdict": self.verdict(),
             "advice": self.advice(),
@@ -216,7 +218,7 @@ def plan(directory: Path, frontend: str, target_dir: Path | None) -> Plan:
         version = None
         if applied:
             build = builds.patched_maturin(project)
-            env = frontends.environment(build.wheel.parent, build.local_version, dict(os.environ))
+            env = builds.frontend_environment(build)
             version = build.local_version
     if target_dir is not None:
         target_dir = Path.cwd() / target_dir  # as given: a link stays a link
