@@ -190,7 +190,7 @@ def test_an_own_cause_comes_before_a_dependency() -> None:
 def test_causes_patcher_does_not_fix_get_advice() -> None:
     path = Cause(cargolog.ENV_CHANGED, "PATH changed", "PATH", "x", "y")
     signature = Cause(cargolog.ENV_CHANGED, "sig", "PYO3_ENVIRONMENT_SIGNATURE", "x", "y")
-    newer = Cause(cargolog.FILE_CHANGED, "newer", path="/p/gen.rs")
+    newer = Cause(cargolog.FILE_CHANGED, "newer", path="src/gen.rs")
     new_unit = Cause(cargolog.NEW_UNIT, "no earlier build")
     for cause, words in [
         (path, "rerun-if-env-changed=PATH"),
