@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import difflib
 import errno
 import os
 import platform
+import re
+import shutil
 import sys
 import tempfile
 import traceback
@@ -34,7 +37,22 @@ commands for maintainers of pyo3-patcher (in its checkout): refresh --upstream, 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, hint=f"see `{self.prog} --help`")
+        hint = f"see `{self.prog} --help`"
+        guess = _did_you_mean(message)
+        if guess is not None:
+            hint = f"did you mean `{guess}`? ({hint})"
+        raise UsageError(message, hint=hint)
+
+
+def _did_you_mean(message: str) -> str | None:
+    """The closest choice to an invalid one, from argparse's message (its wording and quoting
+    vary between Python versions, so read it loosely)."""
+    found = re.search(r"invalid choice: '?([^'\s]*)'? \(choose from (.*)\)", message)
+    if found is None:
+        return None
+    choices = [c.strip().strip("'\"") for c in found.group(2).split(",")]
+    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _verbosity() -> argparse.ArgumentParser:

@@ -42,7 +42,9 @@ def register(sub: Any) -> None:
         "--source",
         choices=SOURCE_CHOICES,
         default=None,
-        help="where pinned sources come from (default: git, falling back to crates.io)",
+        help="where pinned sources come from: auto (git, falling back to crates.io), git, or "
+        "crates.io (default: [tool.pyo3-patcher] source, else auto; a re-apply of the same "
+        "release uses the source pyo3-patcher.lock records, so it reproduces the same trees)",
     )
     parser.set_defaults(func=run)
 

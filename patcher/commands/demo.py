@@ -12,6 +12,11 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "demo",
         help="build the bundled example twice, unpatched and patched, and compare",
+        description="Copy the bundled example (or --example DIR) to a temporary folder and build "
+        "it with `pip wheel .` twice from two fresh venvs, as two CI jobs would: first "
+        "unpatched, then after `patcher apply` with the patched maturin of `patcher env`. "
+        "Prints each build's time, which pyo3 crates the second build recompiled, and what "
+        "the patch saved. Takes a few minutes; changes nothing outside the temporary folder.",
     )
     parser.add_argument("--example", type=Path, default=demo.EXAMPLE_DIR, metavar="DIR")
     parser.set_defaults(func=run)

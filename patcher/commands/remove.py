@@ -10,7 +10,14 @@ from patcher.project import remove
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("remove", help="undo `patcher apply` completely")
+    parser = sub.add_parser(
+        "remove",
+        help="undo `patcher apply` completely",
+        description="Undo `patcher apply`: take out our [patch.crates-io] entries (an entry of "
+        "yours that `apply --force` replaced comes back), the vendored trees, our files in the "
+        "vendor folder and pyo3-patcher.lock, and give Cargo.lock back the lines apply took. "
+        "Apply then remove gives back the exact bytes; all or nothing.",
+    )
     add_project_arg(parser)
     parser.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     parser.add_argument("--offline", action="store_true", help="do not let cargo use the network")

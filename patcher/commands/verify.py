@@ -11,7 +11,14 @@ from patcher.project import verify
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("verify", help="check the project is patched exactly as applied (CI)")
+    parser = sub.add_parser(
+        "verify",
+        help="check the project is patched exactly as applied (CI)",
+        description="For CI: compare every vendored file with the pinned release and our patch "
+        "(naming changed, added and deleted files), check the pins, our git rules in the vendor "
+        "folder, and that cargo resolves every pyo3 crate to the vendored trees. Exit 0 only if "
+        "the project is patched exactly as applied (7 if not). Changes nothing.",
+    )
     add_project_arg(parser)
     parser.add_argument("--offline", action="store_true", help="use only the caches")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
