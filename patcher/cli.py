@@ -115,10 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except PatcherError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _known_error(exc)
     except Exception as exc:
+        if isinstance(exc, shutil.Error):  # a copy that failed for many files: say it short
+            from patcher import trees
+
+            summary = trees.copy_failure(exc)
+            if isinstance(summary, PatcherError):
+                return _known_error(summary)
+            exc = summary
         if isinstance(exc, OSError) and exc.errno in _DISK_TROUBLE:
             # a full or read-only disk is never our bug, wherever it shows first
             where = f": {exc.filename}" if exc.filename else ""
@@ -132,6 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return BUG_EXIT
+
+
+def _known_error(exc: PatcherError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    print(f"hint: {exc.hint}", file=sys.stderr)
+    return exc.exit_code
 
 
 def _crash_report(argv: Sequence[str] | None) -> Path:

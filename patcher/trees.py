@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
 import shutil
 import tarfile
 from pathlib import Path
 
-from patcher.errors import SourceError
+from patcher.errors import ProjectError, SourceError
 
 _UNSAFE = "refusing to unpack it; the source is not what a release should be: report it"
 # Files cargo writes into its registry extraction, not part of a crate's content.
@@ -53,7 +55,30 @@ def diff_digests(expected: dict[str, str], actual: dict[str, str]) -> dict[str, 
 
 
 def copy_tree(src: Path, dest: Path) -> None:
-    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+    try:
+        shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+    except shutil.Error as exc:
+        raise copy_failure(exc) from None
+
+
+def copy_failure(exc: shutil.Error) -> OSError | ProjectError:
+    """One short error for a failed copytree, whose own error lists every file that failed
+    (a full disk or too-long paths: thousands of lines): the first failure and the count."""
+    failures = [f for f in exc.args[0] if isinstance(f, tuple) and len(f) == 3] if exc.args else []
+    if not failures:
+        return OSError(errno.EIO, str(exc)[:200])
+    _src, dest, why = failures[0]
+    found = re.match(r"\[Errno (\d+)\] ([^:]*)", str(why))
+    number = int(found.group(1)) if found else errno.EIO
+    reason = found.group(2) if found else str(why)[:200]
+    more = f" (and {len(failures) - 1} more files)" if len(failures) > 1 else ""
+    if number == errno.ENAMETOOLONG:
+        return ProjectError(
+            f"cannot copy {dest}: {reason}{more}",
+            hint=f"the path is {len(str(dest))} characters long: move the project (or "
+            "PYO3_PATCHER_CACHE_DIR) to a shorter path, then run the command again",
+        )
+    return OSError(number, f"{reason}{more}", str(dest))
 
 
 def safe_extract(archive: Path, dest: Path, *, allow_links: bool = True) -> None:
