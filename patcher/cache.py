@@ -82,7 +82,11 @@ def tool_writing(path: Path) -> Iterator[None]:
 
 def root() -> Path:
     override = os.environ.get(ENV_VAR)
-    path = Path(override) if override else Path(platformdirs.user_cache_dir("pyo3-patcher"))
+    # relative: to the directory patcher runs in (the CLI makes it absolute at start-up), never
+    # to the folder a git or cargo subprocess happens to run in
+    path = (
+        Path(override).absolute() if override else Path(platformdirs.user_cache_dir("pyo3-patcher"))
+    )
     with writing(path):
         if path.exists() and not path.is_dir():
             raise CacheError(

@@ -170,6 +170,12 @@ def _crash_report(argv: Sequence[str] | None) -> Path:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    from patcher import cache
+
+    relative_cache = os.environ.get(cache.ENV_VAR, "")
+    if relative_cache and not Path(relative_cache).is_absolute():
+        # once, at start-up: the folder it names is the one the user was in
+        os.environ[cache.ENV_VAR] = str(Path(relative_cache).absolute())
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "quiet", False):
