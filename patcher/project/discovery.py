@@ -154,10 +154,24 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def _nearest_project(directory: Path) -> Path:
+    """`directory`, or the nearest folder above it that holds a pyproject.toml or Cargo.toml
+    (as cargo finds its manifest, so `patcher apply` works from `src/`); the search stops at
+    the top of the git work tree, so it never leaves the repository."""
+    top = git.work_tree_of(directory)
+    for candidate in (directory, *directory.parents):
+        if (candidate / "pyproject.toml").is_file() or (candidate / "Cargo.toml").is_file():
+            return candidate
+        if candidate == top:
+            break
+    return directory  # nothing found: the errors below name what is missing here
+
+
 def discover(directory: Path) -> Project:
     directory = Path(os.path.realpath(directory))
     if not directory.is_dir():
         raise ProjectError(f"{directory} is not a directory", hint="pass --project DIR")
+    directory = _nearest_project(directory)
     pyproject: Path | None = directory / "pyproject.toml"
     maturin: dict[str, Any] = {}
     ours: dict[str, Any] = {}
