@@ -6,14 +6,17 @@ from typing import Any
 
 from patcher import ui
 from patcher.commands.apply import add_project_arg
-from patcher.project import builds
-from patcher.project.discovery import discover
+from patcher.project import builds, ci, record
+from patcher.project.discovery import discover, opened
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "env",
         help="print KEY=VALUE lines that make pip, build and uv use the patched maturin",
+        description="Print the environment that makes pip, `python -m build` and uv install the "
+        "project's patched maturin into their isolated build environments (made once, cached). "
+        "With --ci, also keep the vendored trees warm across CI jobs (docs/ci.md).",
     )
     add_project_arg(parser)
     parser.add_argument("--offline", action="store_true", help="use only the cache")
@@ -23,11 +26,27 @@ def register(sub: Any) -> None:
         default="plain",
         help="plain: KEY=VALUE (a CI env file); shell: export KEY='VALUE'",
     )
+    parser.add_argument(
+        "--ci",
+        action="store_true",
+        help="CI mode: copy the vendored trees beside the checkout with fixed mtimes and point "
+        "cargo at them (writes <parent>/.pyo3-patcher-ci/ and <parent>/.cargo/config.toml), so "
+        "a restored target cache (rust-cache, actions/cache) stays warm; see docs/ci.md",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     project = discover(args.project)
+    with opened(project.directory) as project:
+        rec = record.load(project.record_file)
+        if rec is None:
+            ui.warn(
+                "this project is not patched: its isolated builds gain nothing from this "
+                "environment (run `patcher apply` first)"
+            )
+        elif args.ci:
+            ci.materialize(project, rec)
     build = builds.patched_maturin(project, offline=args.offline)
     env = builds.frontend_environment(build)
     for key, value in env.items():
