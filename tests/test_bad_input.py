@@ -178,6 +178,37 @@ def unrelated_unused_patch_of_the_user(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
+def _users_pyo3(tmp: Path) -> Path:
+    """A copy of the published pyo3 0.28.3 (cargo's download), for a [patch] of the user's."""
+    (published,) = Path(os.environ["CARGO_HOME"]).glob("registry/src/*/pyo3-0.28.3")
+    copy = _outside(tmp) / "my-pyo3"
+    shutil.copytree(published, copy)
+    return copy
+
+
+def patch_under_the_index_url(tmp: Path, p: Path) -> dict[str, str]:
+    _users_pyo3(tmp)
+    _append(
+        p / "Cargo.toml",
+        '\n[patch."https://github.com/rust-lang/crates.io-index"]\n'
+        'pyo3 = { path = "../outside/my-pyo3" }\n',
+    )
+    return {}
+
+
+def patch_in_cargo_config(tmp: Path, p: Path) -> dict[str, str]:
+    (p / ".cargo").mkdir()
+    (p / ".cargo" / "config.toml").write_text(
+        f"[patch.crates-io]\npyo3 = {{ path = {str(_users_pyo3(tmp))!r} }}\n", encoding="utf-8"
+    )
+    return {}
+
+
+def stale_cargo_lock(tmp: Path, p: Path) -> dict[str, str]:
+    _replace(p / "Cargo.toml", 'pyo3 = "0.28.3"', 'pyo3 = "0.27"')
+    return {}
+
+
 def unreachable_remote_no_fallback(tmp: Path, p: Path) -> dict[str, str]:
     return {
         "PYO3_PATCHER_PYO3_URL": (tmp / "no-such-repo").as_uri(),
@@ -402,6 +433,11 @@ CASES: dict[str, Case] = {
     "an unused [patch] entry of the user's (verify)": Case(
         unrelated_unused_patch_of_the_user, 0, "ok   cargo resolves", "verify", applied=True
     ),
+    "a [patch] of the user's under the crates.io index URL": Case(
+        patch_under_the_index_url, 3, "under the crates.io index URL"
+    ),
+    "a [patch] for pyo3 in .cargo/config.toml": Case(patch_in_cargo_config, 3, "cargo config"),
+    "a Cargo.lock older than Cargo.toml": Case(stale_cargo_lock, 3, "is out of date"),
     "git remote unreachable, no fallback": Case(
         unreachable_remote_no_fallback, 4, "cannot fetch", extra=("--source", "git")
     ),

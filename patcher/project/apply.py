@@ -270,7 +270,7 @@ def stage(
         dirs,
         offline=offline,
     )
-    resolve.require_resolved(resolution)
+    resolve.require_resolved(resolution, the_plan.project, inputs, offline=offline)
     the_plan = dataclasses.replace(
         the_plan, notes=(*the_plan.notes, *gains.notes(the_plan.project, resolution.metadata))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from packaging.version import Version
 
 from patcher import cargo
-from patcher.errors import ExternalError, PatchError, ProjectError
+from patcher.errors import ExternalError, PatcherError, PatchError, ProjectError
 from patcher.project import cargolock, manifest, record, textfile
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project
@@ -126,14 +127,106 @@ def pyo3_outside(metadata: dict[str, Any], trees: Mapping[str, Path]) -> list[st
     return wrong
 
 
-def require_resolved(resolution: Resolution) -> None:
-    if resolution.problems:
-        raise PatchError(
-            "cargo does not resolve every pyo3 crate to the vendored trees: "
-            + "; ".join(resolution.problems[:5]),
-            hint="a requirement in the workspace excludes the vendored release; check "
-            "`cargo tree -i pyo3` and your pyo3 requirements",
+def require_resolved(
+    resolution: Resolution,
+    project: Project | None = None,
+    inputs: Inputs | None = None,
+    *,
+    offline: bool = False,
+) -> None:
+    """Fail when a pyo3 crate does not resolve to our trees, naming the cause where we can
+    tell it (given the project and its files as they were): --force never helps with these."""
+    if not resolution.problems:
+        return
+    if project is not None and inputs is not None:
+        cause = _why_unresolved(project, inputs, offline=offline)
+        if cause is not None:
+            raise cause
+    raise PatchError(
+        "cargo does not resolve every pyo3 crate to the vendored trees: "
+        + "; ".join(resolution.problems[:5]),
+        hint="a requirement in the workspace excludes the vendored release; check "
+        "`cargo tree -i pyo3` and your pyo3 requirements",
+    )
+
+
+# the crates.io index under the names cargo also accepts for it in a [patch] table
+_CRATES_IO_URLS = (
+    "https://github.com/rust-lang/crates.io-index",
+    "sparse+https://index.crates.io/",
+)
+
+
+def _pyo3_patches(doc: Mapping[str, Any], *, skip_crates_io: bool) -> list[str]:
+    """`[patch.<registry>] <pyo3 crate>` entries of a parsed manifest or cargo config."""
+    found = []
+    tables = doc.get("patch")
+    for key, table in tables.items() if isinstance(tables, Mapping) else ():
+        if skip_crates_io and key == "crates-io":
+            continue
+        if isinstance(table, Mapping):
+            found += [f"[patch.{_key(key)}] {name}" for name in table if name in PYO3_CRATES]
+    return found
+
+
+def _key(key: str) -> str:
+    return key if key.replace("-", "").isalnum() else f'"{key}"'
+
+
+def _cargo_configs(project: Project) -> list[Path]:
+    """The cargo config files a cargo run in the workspace root reads (cargo's order)."""
+    found = []
+    for folder in (project.workspace_root, *project.workspace_root.parents):
+        found += [folder / ".cargo" / name for name in ("config.toml", "config")]
+    home = os.environ.get("CARGO_HOME")
+    found += [Path(home or Path.home() / ".cargo") / name for name in ("config.toml", "config")]
+    return [path for path in dict.fromkeys(found) if path.is_file()]
+
+
+def _why_unresolved(project: Project, inputs: Inputs, *, offline: bool) -> PatcherError | None:
+    """The causes patcher recognizes for pyo3 crates that do not resolve to its trees: a
+    [patch] of the user's that patcher does not replace, or a Cargo.lock that no longer
+    matches Cargo.toml."""
+    elsewhere = [
+        entry
+        for entry in _pyo3_patches(inputs.manifest.parse().unwrap(), skip_crates_io=True)
+        if any(url in entry for url in _CRATES_IO_URLS)
+    ]
+    if elsewhere:
+        return ProjectError(
+            f"{project.workspace_manifest} patches pyo3 under the crates.io index URL "
+            f"({'; '.join(elsewhere)}): cargo applies it as well as patcher's "
+            "[patch.crates-io] entries",
+            hint="remove that entry (patcher vendors pyo3 for you), or move it into "
+            "[patch.crates-io] and run `patcher apply --force` to let patcher replace it",
         )
+    for config in _cargo_configs(project):
+        try:
+            doc = textfile.read_toml(config).unwrap()
+        except ProjectError:
+            continue  # cargo itself says what is wrong with it
+        entries = _pyo3_patches(doc, skip_crates_io=False)
+        if entries:
+            return ProjectError(
+                f"the cargo config {config} patches pyo3 ({'; '.join(entries)}), and cargo "
+                "lets that win over the [patch] in Cargo.toml",
+                hint=f"remove those entries from {config} (patcher vendors pyo3 for you), or "
+                "keep them and do not use patcher in this project",
+            )
+    if inputs.lock is not None:
+        view = unpatched(inputs)
+        try:
+            resolve(project, view.manifest_text, view.lock, {}, offline=offline, locked=True)
+        except ExternalError as exc:
+            if "--locked" not in exc.stderr:  # cargo failed for another reason
+                return None
+            return ProjectError(
+                f"{inputs.lock.path} is out of date: Cargo.toml no longer allows what it locks "
+                "(cargo would have to update it before building)",
+                hint="bring Cargo.lock up to date first (`cargo update -p pyo3`, or any "
+                "`cargo build`), then run `patcher apply` again",
+            )
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
