@@ -1,0 +1,111 @@
+"""What a newcomer trips on (issue 19): a typo, help without a description, running in `src/`,
+a relative cache dir, the leftovers of a killed run, and errors that name the real cause."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from helpers import copy_example, run_patcher, snapshot
+
+from patcher import cli
+
+
+def test_a_typo_gets_did_you_mean() -> None:
+    result = run_patcher("aply")
+    assert result.returncode == 2
+    assert "hint: did you mean `apply`?" in result.stderr
+    result = run_patcher("apply", "--source", "crate.io")
+    assert result.returncode == 2
+    assert "hint: did you mean `crates.io`?" in result.stderr
+    nothing_close = run_patcher("xyzzy")
+    assert "did you mean" not in nothing_close.stderr
+    assert "hint: see `patcher --help`" in nothing_close.stderr
+
+
+def test_every_command_says_what_it_does() -> None:
+    parser = cli.build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    # env's own text comes with its CI rework (issue 19); every other command has one
+    missing = [verb for verb, p in sub.choices.items() if not p.description and verb != "env"]
+    assert missing == []
+    said = run_patcher("remove", "--help").stdout
+    assert "Undo `patcher apply`" in said
+    source = run_patcher("apply", "--help").stdout
+    assert "auto (git, falling back to crates.io)" in " ".join(source.split())
+    assert "else auto" in " ".join(source.split())
+
+
+def test_commands_find_the_project_above_the_folder_they_run_in(tmp_path: Path) -> None:
+    project = copy_example(tmp_path)
+    result = run_patcher("remove", "--dry-run", cwd=project / "src")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to undo" in result.stderr
+
+
+def test_the_search_for_the_project_stops_at_the_top_of_the_git_work_tree(tmp_path: Path) -> None:
+    copy_example(tmp_path, "outer")
+    repo = tmp_path / "outer" / "repo"
+    (repo / "deeper").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    result = run_patcher("remove", "--dry-run", cwd=repo / "deeper")
+    assert result.returncode == 3
+    assert f"no Cargo.toml at {repo / 'deeper' / 'Cargo.toml'}" in result.stderr
+
+
+def test_a_relative_cache_dir_is_where_patcher_was_started(tmp_path: Path) -> None:
+    project = copy_example(tmp_path)
+    before = snapshot(project)
+    result = run_patcher(
+        "apply",
+        "--dry-run",
+        "--project",
+        project,
+        cwd=tmp_path,
+        env={"PYO3_PATCHER_CACHE_DIR": "relative-cache"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "relative-cache" / "CACHEDIR.TAG").is_file()
+    assert snapshot(project) == before
+
+
+def _owned_by(folder: Path, pid: int) -> None:
+    folder.mkdir()
+    (folder / "pyo3-patcher-owner.json").write_text(
+        f'{{"tool": "pyo3-patcher", "pid": {pid}}}', encoding="utf-8"
+    )
+
+
+def test_the_shadows_of_killed_runs_are_cleaned_up(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _owned_by(temp / "pyo3-patcher-shadow-killed", gone.pid)
+    _owned_by(temp / "pyo3-patcher-shadow-running", os.getpid())
+    (temp / "pyo3-patcher-shadow-unmarked").mkdir()
+    project = copy_example(tmp_path)
+    result = run_patcher("apply", "--dry-run", "--project", project, env={"TMPDIR": str(temp)})
+    assert result.returncode == 0, result.stderr
+    left = sorted(p.name for p in temp.iterdir())
+    assert left == ["pyo3-patcher-shadow-running", "pyo3-patcher-shadow-unmarked"]
+
+
+def test_too_long_paths_get_one_short_error(tmp_path: Path) -> None:
+    # the project fits in PATH_MAX (4096); its staged pyo3 files do not
+    deep = tmp_path.joinpath(*["d" * 200] * 19)
+    deep = deep / ("e" * (3975 - len(str(deep))))
+    deep.mkdir(parents=True)
+    project = copy_example(deep, "p")
+    before = snapshot(project)
+    result = run_patcher("apply", "--project", project)
+    assert result.returncode == 3, result.stderr
+    assert "File name too long" in result.stderr
+    assert "move the project (or PYO3_PATCHER_CACHE_DIR) to a shorter path" in result.stderr
+    # one path and a count, not one line per file
+    assert len(result.stderr) < 2 * 4096 and result.stderr.count("\n") == 2
+    assert snapshot(project) == before
+    shutil.rmtree(tmp_path / ("d" * 200))
