@@ -13,7 +13,7 @@ from pathlib import Path
 
 from patcher import git, trees
 from patcher.errors import ProjectError
-from patcher.project import builds, gains, manifest, plan, record, resolve, vendor
+from patcher.project import builds, gains, manifest, plan, record, resolve, textfile, vendor
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project, opened
 from patcher.project.manifest import Ours
@@ -191,7 +191,7 @@ def plan_apply(
     new_manifest = inputs.manifest.encode(edit.text)
     if new_manifest != inputs.manifest.raw:
         files.append(_file_change(project, project.workspace_manifest, new_manifest))
-    record_change = _file_change(project, project.record_file, new_record.render().encode("utf-8"))
+    record_change = _record_change(project, new_record.render())
     summary = (
         f"pyo3 {version} ({pin.tag} @ {pin.commit[:12]}), variant {new_record.variant}: "
         f"{new_record.outcome}; source: {new_record.source}"
@@ -216,6 +216,15 @@ def _drop_root_files(project: Project, vendor_dir: str) -> list[FileChange]:
         if path.is_file() and path.read_bytes() == data:
             changes.append(FileChange(rel, data, None))
     return changes
+
+
+def _record_change(project: Project, text: str) -> FileChange:
+    """The record as `text`, in the line endings of the one there (a clone made with
+    `core.autocrlf=true` checks it out with CRLF): same content, same bytes, no rewrite."""
+    path = project.record_file
+    if not path.is_file():
+        return _file_change(project, path, text.encode("utf-8"))
+    return _file_change(project, path, textfile.read(path).encode(text))
 
 
 def _file_change(project: Project, path: Path, new: bytes) -> FileChange:
