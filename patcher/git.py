@@ -15,13 +15,14 @@ GitPython itself is imported on first use, so that a machine without git gets ou
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from patcher import cache, trees, ui
-from patcher.errors import ExternalError, PatchError, SourceError
+from patcher.errors import ExternalError, PatchError, SourceError, UsageError
 
 _NEUTRAL = {
     "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
@@ -29,6 +30,9 @@ _NEUTRAL = {
     "GIT_CONFIG_PARAMETERS": "",
     "GIT_CONFIG_COUNT": "0",
 }
+# Only these transports, whatever a URL or a config says: no `ext::` (runs a command), no
+# `fd::`; redirects and submodules are held to the same list.
+_ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
 _GIT_HINT = "install git (e.g. `apt-get install git`) and make sure it is on PATH"
 _FAILED_HINT = "read what git said above; check the URL, the network and the disk"
 
@@ -62,6 +66,10 @@ class _Repository:
             "GIT_OBJECT_DIRECTORY": str(self.common_dir / "objects"),
             "GIT_COMMON_DIR": str(self.common_dir),
             "GIT_TERMINAL_PROMPT": "0",  # an unreachable remote must fail, not ask
+            "GIT_ALLOW_PROTOCOL": _ALLOWED_PROTOCOLS,
+            # a replace ref in a (cached, untrusted) repository would make a commit id name
+            # another tree; ids must mean their content
+            "GIT_NO_REPLACE_OBJECTS": "1",
         }
         if self.work_tree is not None:
             env["GIT_WORK_TREE"] = str(self.work_tree)
@@ -107,13 +115,88 @@ def _run(repo: _Repository, args: list[str], what: str, **kwargs: Any) -> str:
         raise _error(what, exc) from exc
 
 
+# --- URLs are data ----------------------------------------------------------------------
+
+URL_SCHEMES = ("https", "http", "ssh", "git", "file")
+URL_HINT = (
+    "name a git repository by an https://, http://, ssh://, git:// or file:// URL, or as "
+    "user@host:path (scp-like ssh); a local folder as file:///absolute/path"
+)
+_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~+-]+@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?!//)\S")
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a git URL we fetch from (None when it is one).
+
+    A URL comes from a project's pyproject.toml or the environment, both untrusted: one that
+    git would read as an option (`--upload-pack=<command>`) or as a transport that runs a
+    program (`ext::<command>`) must never reach git. Only URLs with the schemes above, or
+    scp-like `[user@]host:path` whose host starts with a letter or digit, pass."""
+    if not url:
+        return "it is empty"
+    if url.startswith("-"):
+        return "it starts with '-', so git would read it as an option"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "it contains whitespace or a control character"
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        if scheme.lower() not in URL_SCHEMES:
+            return f"its scheme {scheme!r} is not one patcher fetches from"
+        host = rest.split("/", 1)[0].rpartition("@")[2]
+        if host.startswith("-"):
+            return "its host starts with '-', so ssh would read it as an option"
+        if scheme.lower() != "file" and not host:
+            return "it names no host"
+        return None
+    if "::" in url:
+        return "it names a git remote helper (`<transport>::`), which runs a program"
+    if _SCP_LIKE.match(url):
+        return None
+    return "it is neither a URL with a scheme nor user@host:path"
+
+
+def _check_url(url: str) -> None:
+    problem = url_problem(url)
+    if problem is not None:
+        raise UsageError(f"refusing the git URL {url!r}: {problem}", hint=URL_HINT)
+
+
 # --- bare mirrors in the cache ---------------------------------------------------------
+
+# A mirror's own config, written by us before every use: the cache is shared and untrusted,
+# and a repository's config can make git run programs (core.sshCommand, a remote's
+# uploadpack, url.<x>.insteadOf to a helper) or look elsewhere for objects.
+_MIRROR_CONFIG = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+# what in a bare repository can run a program or bring in objects from elsewhere
+_MIRROR_EXTRAS = (
+    "hooks",
+    "info/attributes",  # git archive reads it: export-ignore, export-subst
+    "info/grafts",
+    "objects/info/alternates",
+    "objects/info/http-alternates",
+)
+
+
+def _sanitize_mirror(repo_dir: Path) -> bool:
+    """Make a cached mirror hold nothing but objects and refs that we put there; False (and
+    nothing touched) when a part of it is a link, which only someone else makes."""
+    parts = ("config", "info", "objects", "objects/info", "refs", "shallow", "HEAD")
+    if any((repo_dir / name).is_symlink() for name in parts):
+        return False
+    with cache.writing(repo_dir):
+        for name in _MIRROR_EXTRAS:
+            path = repo_dir / name
+            if os.path.lexists(path):
+                cache.remove(path)
+        (repo_dir / "config").unlink(missing_ok=True)
+        (repo_dir / "config").write_text(_MIRROR_CONFIG, encoding="utf-8")
+    return True
 
 
 def _init_bare(repo_dir: Path) -> _Repository:
     """Our bare mirror in the cache; a damaged one is thrown away and started afresh."""
     repo = _Repository(repo_dir)
-    if (repo_dir / "HEAD").is_file():
+    if (repo_dir / "HEAD").is_file() and not repo_dir.is_symlink() and _sanitize_mirror(repo_dir):
         try:
             _run(repo, ["rev-parse", "--git-dir"], "git mirror check")
             return repo
@@ -123,11 +206,14 @@ def _init_bare(repo_dir: Path) -> _Repository:
         cache.remove(repo_dir)
     repo_dir.mkdir(parents=True)
     _run(repo, ["init", "--bare", "-q", str(repo_dir)], f"git init of {repo_dir}")
+    _sanitize_mirror(repo_dir)
     return repo
 
 
 def has_commit(repo_dir: Path, commit: str) -> bool:
-    if not (repo_dir / "HEAD").is_file():
+    if not (repo_dir / "HEAD").is_file() or repo_dir.is_symlink():
+        return False
+    if not _sanitize_mirror(repo_dir):
         return False
     try:
         kind = _run(_Repository(repo_dir), ["cat-file", "-t", commit], "git cat-file")
@@ -137,7 +223,8 @@ def has_commit(repo_dir: Path, commit: str) -> bool:
 
 
 def _fetch(repo: _Repository, url: str, refspec: str, depth: int, label: str) -> None:
-    args = ["fetch", "--no-tags", f"--depth={depth}", url, refspec]
+    _check_url(url)
+    args = ["fetch", "--no-tags", f"--depth={depth}", "--", url, refspec]
     with ui.progress(label):
         _run(repo, args, f"git could not fetch {refspec} from {url}")
 
@@ -170,7 +257,7 @@ def fetch_pinned(
     if tag_commit == commit or has_commit(repo_dir, commit):
         return
     try:
-        _run(repo, ["fetch", "--no-tags", "--depth=1", url, commit], "git fetch of a commit")
+        _run(repo, ["fetch", "--no-tags", "--depth=1", "--", url, commit], "git fetch of a commit")
     except ExternalError:
         # Servers that refuse to serve a bare SHA: walk back from the tag instead.
         _fetch(repo, url, f"+refs/tags/{tag}:refs/tags/{tag}", 50, f"deepening {tag}")
@@ -191,6 +278,25 @@ def fetch_tag_commit(repo_dir: Path, url: str, tag: str) -> str:
             f"cannot fetch tag {tag} from {url}", hint="check the version, the URL and the network"
         ) from exc
     return _run(repo, ["rev-parse", f"refs/tags/{tag}^{{commit}}"], "git rev-parse").strip()
+
+
+def check_objects(repo_dir: Path, commit: str) -> None:
+    """Every object of the mirror `repo_dir` must hash to its id, and `commit` with its whole
+    tree must be there: then the files of `commit` are exactly what the id names, however
+    the mirror came to be (git reads an object without re-hashing it; fsck re-hashes)."""
+    repo = _Repository(repo_dir)
+    try:
+        _run(
+            repo,
+            ["fsck", "--no-progress", "--no-dangling", "--no-reflogs", commit],
+            "git fsck of the cached mirror",
+        )
+    except ExternalError as exc:
+        raise SourceError(
+            f"the cached git mirror {repo_dir.name} holds objects that do not match their "
+            f"ids (or lacks some of {commit[:12]})",
+            hint=f"delete {repo_dir} and run again: it is fetched afresh" + _git_said(exc),
+        ) from exc
 
 
 def export_tree(repo_dir: Path, commit: str, dest: Path) -> None:

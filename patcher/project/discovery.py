@@ -143,11 +143,23 @@ def _config(ours: Mapping[str, Any], path: Path | None) -> Config:
     return Config(
         maturin_patch=maturin_patch,
         vendor_dir=check_relative(vendor_dir.rstrip("/"), what=f"{where} vendor-dir"),
-        pyo3_url=_string(ours, "pyo3-url", where, path),
-        maturin_url=_string(ours, "maturin-url", where, path),
+        pyo3_url=_url(ours, "pyo3-url", where, path),
+        maturin_url=_url(ours, "maturin-url", where, path),
         source=source,
         maturin=maturin,
     )
+
+
+def _url(table: Mapping[str, Any], key: str, where: str, path: Path) -> str | None:
+    """A URL setting: data for git, never an option or a program (git.url_problem)."""
+    value = _string(table, key, where, path)
+    problem = None if value is None else git.url_problem(value)
+    if problem is not None:
+        raise ProjectError(
+            f"{path}: {where} {key} = {value!r} is not a git URL patcher fetches from: {problem}",
+            hint=git.URL_HINT,
+        )
+    return value
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -13,6 +13,8 @@ import abc
 import os
 from pathlib import Path
 
+from patcher import git
+from patcher.errors import UsageError
 from patcher.upstreams.pins import Pin
 from patcher.upstreams.variants import Variant
 
@@ -37,8 +39,18 @@ class Upstream(abc.ABC):
         return pin
 
     def url(self, configured: str | None = None) -> str:
-        """The git URL: PYO3_PATCHER_<NAME>_URL, then the project's setting, then upstream."""
-        env = os.environ.get(f"PYO3_PATCHER_{self.name.upper()}_URL")
+        """The git URL: PYO3_PATCHER_<NAME>_URL, then the project's setting (checked where
+        it is read), then upstream. A URL is data: one git would read as an option or a
+        program is refused (UsageError)."""
+        variable = f"PYO3_PATCHER_{self.name.upper()}_URL"
+        env = os.environ.get(variable)
+        if env:
+            problem = git.url_problem(env)
+            if problem is not None:
+                raise UsageError(
+                    f"{variable} = {env!r} is not a git URL patcher fetches from: {problem}",
+                    hint=git.URL_HINT + f"; or unset {variable}",
+                )
         return env or configured or self.default_url
 
     @abc.abstractmethod

@@ -26,6 +26,6 @@ def test_a_url_whose_tag_is_not_the_pin_falls_back_to_the_published_crate(
 
     said = capsys.readouterr().err
     assert url in said and ("the tag was moved" in said or "cannot fetch tag v1.16.0" in said)
-    assert "FALLING BACK to the crate on crates.io" in said
+    assert "FALLING BACK to the published crates on crates.io" in said
     assert origin == "crates.io"
     assert (tree / "src" / "compile.rs").is_file()
