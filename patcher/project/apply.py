@@ -146,7 +146,7 @@ def plan_apply(
     vendor_dir = project.config.vendor_dir
     version = release.version
     wanted = {c: record.tree_rel(vendor_dir, c, version) for c in locked.crates}
-    changes = _tree_changes(project, previous, wanted, release.vendored)
+    changes, edit_notes = _tree_changes(project, previous, wanted, release.vendored, force=force)
     project.fence.check(vendor_dir, what="vendor-dir")
     parts = vendor_dir.split("/")
     ancestors = ["/".join(parts[: i + 1]) for i in range(len(parts))]
@@ -204,6 +204,7 @@ def plan_apply(
         files=tuple(files),
         record=record_change if record_change.old != record_change.new else None,
         rmdirs=rmdirs,
+        notes=tuple(edit_notes),
     )
     return Result(the_plan, previous, new_record, edit.text)
 
@@ -234,17 +235,26 @@ def _file_change(project: Project, path: Path, new: bytes) -> FileChange:
 
 
 def _tree_changes(
-    project: Project, previous: Record | None, wanted: Mapping[str, str], release: VendoredRelease
-) -> list[TreeChange]:
+    project: Project,
+    previous: Record | None,
+    wanted: Mapping[str, str],
+    release: VendoredRelease,
+    *,
+    force: bool,
+) -> tuple[list[TreeChange], list[str]]:
+    """The trees to vendor or remove, and notes on edits of the user's that --force replaces."""
     root = project.workspace_root
     changes = []
+    edited: dict[str, list[str]] = {}
     for crate, rel in sorted(wanted.items()):
         dest = project.fence.check(rel, what="vendored folder")
         if dest.exists():
             if not vendor.is_ours(dest, crate, release.version, previous):
                 raise vendor.not_ours(dest, root)
-            if trees.digest_of(dest) == release.digests[crate]:
+            digests = trees.file_digests(dest)
+            if trees.tree_digest(digests) == release.digests[crate]:
                 continue  # unchanged: keep its bytes and mtimes (cargo rebuilds on a new mtime)
+            edited[rel] = _edits(digests, crate, rel, previous, release)
         changes.append(TreeChange(crate, rel, release.directories[crate]))
     if previous is not None:
         for crate in previous.crates:
@@ -256,8 +266,41 @@ def _tree_changes(
                 continue
             if not vendor.is_ours(old, crate, previous.pyo3_version, previous):
                 raise vendor.not_ours(old, root)
+            edited[rel] = _edits(trees.file_digests(old), crate, rel, previous, None)
             changes.append(TreeChange(crate, rel, None))
-    return changes
+    files = [f"{rel}/{name}" for rel, names in sorted(edited.items()) for name in names]
+    if not files:
+        return changes, []
+    listed = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    if not force:
+        raise ProjectError(
+            f"{len(files)} vendored files were edited since patcher vendored them: {listed}",
+            hint="patcher would replace them with the patched release: keep your changes "
+            "elsewhere (or undo them with `git checkout -- <file>`), or run `patcher apply "
+            "--force` to replace them (`patcher verify` lists every difference)",
+        )
+    return changes, [f"--force: your edits of {len(files)} vendored files are replaced: {listed}"]
+
+
+def _edits(
+    digests: dict[str, str],
+    crate: str,
+    rel: str,
+    previous: Record | None,
+    release: VendoredRelease | None,
+) -> list[str]:
+    """The files of a vendored tree the user changed, added or deleted: none when the tree is
+    as the record says patcher left it (a new variant or release replaces it silently)."""
+    if previous is None or previous.tree_rel(crate) != rel:
+        return []
+    recorded = previous.digests.get(crate)
+    if recorded is None or trees.tree_digest(digests) == recorded:
+        return []
+    if release is not None and release.digests[crate] == recorded:
+        expected = trees.file_digests(release.directories[crate])
+        found = trees.diff_digests(expected, digests)
+        return sorted(found["changed"] + found["added"] + found["deleted"])
+    return [""]  # which files, only `patcher verify` can tell: the tree is named whole
 
 
 def stage(

@@ -136,3 +136,25 @@ def test_a_reapply_in_a_clone_with_autocrlf_writes_nothing(
     assert result.returncode == 0, result.stderr
     assert "nothing to do" in result.stdout
     assert snapshot(clone, skip=("target", ".git")) == before
+
+
+def test_apply_refuses_to_discard_edits_in_vendored_trees_without_force(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(applied_template, project, symlinks=True)
+    edited = project / ".pyo3-patcher" / "pyo3-ffi-0.28.3" / "src" / "lib.rs"
+    with edited.open("a", encoding="utf-8") as f:
+        f.write("// my fix\n")
+    before = snapshot(project)
+    refused = run_patcher("apply", "--project", project)
+    assert refused.returncode == 3, refused.stderr
+    assert "1 vendored files were edited" in refused.stderr
+    assert ".pyo3-patcher/pyo3-ffi-0.28.3/src/lib.rs" in refused.stderr
+    assert "patcher apply --force" in refused.stderr
+    assert snapshot(project) == before
+    forced = run_patcher("apply", "--force", "--project", project)
+    assert forced.returncode == 0, forced.stderr
+    assert "your edits of 1 vendored files are replaced" in forced.stdout
+    original = applied_template / ".pyo3-patcher" / "pyo3-ffi-0.28.3" / "src" / "lib.rs"
+    assert edited.read_bytes() == original.read_bytes()
