@@ -21,18 +21,17 @@ and `git_problems` finds those so that apply can warn.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
-from typing import Any
 
-from patcher import cache, git, trees
+from patcher import git, trees
 from patcher.errors import ProjectError
 from patcher.project.record import Record
+from patcher.upstreams import sources
 from patcher.upstreams.pyo3 import PatchedRelease
 
 # Bumped whenever the vendored form of a tree changes (the marker file, the crates' own git
-# rule files left out), so that older cache entries are not mistaken for the current form.
+# rule files left out).
 VENDORED_FORM = "v3"
 MARKER = ".pyo3-patcher-tree"
 GIT_FILES = (".gitattributes", ".gitignore")  # what a vendored tree leaves out
@@ -69,10 +68,11 @@ def finish_tree(tree: Path, crate: str, version: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class VendoredRelease:
-    """A patched pyo3 release in the form it is vendored: one tree per crate, in the cache."""
+    """A patched pyo3 release in the form it is vendored: one tree per crate (in this
+    process's scratch folder)."""
 
     patched: PatchedRelease
-    directories: dict[str, Path]  # crate -> its vendored form in the cache
+    directories: dict[str, Path]  # crate -> its vendored form
     digests: dict[str, str]  # crate -> tree digest
 
     @property
@@ -80,51 +80,51 @@ class VendoredRelease:
         return self.patched.version
 
 
+_VENDORED: dict[Path, VendoredRelease] = {}
+
+
 def vendored(patched: PatchedRelease) -> VendoredRelease:
-    """The vendored form of a patched release, made once in the cache from its trees."""
-    pin, variant = patched.pristine.pin, patched.variant
-    entry = (
-        cache.root()
-        / "vendored"
-        / f"pyo3-{pin.version}-{pin.commit[:12]}-{patched.pristine.origin.replace('.', '')}"
-        f"-{variant.name}-{variant.digest[:12]}-{VENDORED_FORM}"
-    )
-    names = sorted(patched.directories)
-    with cache.exclusive(entry):
-        found = _load_vendored(patched, entry, names)
-        if found is None:
-            with cache.building(entry) as tmp:
-                for crate, source in patched.directories.items():
-                    trees.copy_tree(source, tmp / crate)
-                    finish_tree(tmp / crate, crate, pin.version)
-                digests = {c: trees.digest_of(tmp / c) for c in names}
-                (tmp / "vendored.json").write_text(
-                    json.dumps({"digests": digests}, indent=2) + "\n", encoding="utf-8"
-                )
-            found = cache.made(_load_vendored(patched, entry, names), entry)
-        return found
-
-
-def _load_vendored(
-    patched: PatchedRelease, entry: Path, names: list[str]
-) -> VendoredRelease | None:
-    def parse(meta: Any) -> dict[str, str]:
-        digests = {str(k): str(v) for k, v in meta["digests"].items()}
-        if sorted(digests) != names:
-            raise ValueError("unexpected crates")
-        return digests
-
-    digests = cache.read_entry(entry, "vendored.json", parse)
-    if digests is None:
-        return None
-    if not cache.trees_match(entry, digests):
-        return None
-    return VendoredRelease(patched, {name: entry / name for name in names}, digests)
+    """The vendored form of a patched release, derived in this process from its trees (which
+    are derived from an anchored source: upstreams/sources.py); never read from the cache,
+    whose entries anyone who shares it could have changed along with their digests."""
+    pin = patched.pristine.pin
+    key = next(iter(patched.directories.values())).parent
+    if key not in _VENDORED:
+        dest = sources.scratch(f"pyo3-{pin.version}-vendored-{VENDORED_FORM}")
+        dest.mkdir()
+        for crate, source in patched.directories.items():
+            trees.copy_tree(source, dest / crate)
+            finish_tree(dest / crate, crate, pin.version)
+        names = sorted(patched.directories)
+        _VENDORED[key] = VendoredRelease(
+            patched,
+            {name: dest / name for name in names},
+            {name: trees.digest_of(dest / name) for name in names},
+        )
+    return _VENDORED[key]
 
 
 def root_files(vendor_dir: str) -> dict[str, bytes]:
     """Our files in the vendor folder itself, by path relative to the workspace root."""
     return {f"{vendor_dir}/{name}": text.encode("utf-8") for name, text in ROOT_FILES.items()}
+
+
+def refuse_foreign_root_files(root: Path, vendor_dir: str) -> None:
+    """A vendor folder's `.gitignore` / `.gitattributes` are ours only while they hold exactly
+    our bytes: anything else there (the user's own rules, a folder, a link) is theirs, and
+    patcher neither overwrites it nor deletes it."""
+    for rel, data in root_files(vendor_dir).items():
+        path = root / rel
+        if not os.path.lexists(path):
+            continue
+        if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
+            raise ProjectError(
+                f"{path} is not the file patcher writes there, so it is yours: patcher will "
+                "not overwrite it",
+                hint=f"patcher needs its own {path.name} in {vendor_dir}/: move yours out of "
+                "the way (or set [tool.pyo3-patcher] vendor-dir to a folder of its own), then "
+                "run the command again",
+            )
 
 
 def git_problems(work_tree: Path, paths: list[str]) -> tuple[list[str], list[str]]:

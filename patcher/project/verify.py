@@ -2,9 +2,10 @@
 use our trees?
 
 The expected trees are derived from the pinned release and our patch (from the cache, or
-fetched), never only from the digests in pyo3-patcher.lock: the hand that edits a vendored
-file can edit the record too. With --offline and nothing cached, verify says that it could
-only compare against the record.
+fetched, each anchored: see upstreams/sources.py), never from the digests in
+pyo3-patcher.lock: the hand that edits a vendored file can edit the record too. verify fails
+closed: when it cannot derive them (--offline with a cold cache, no source reachable), it
+fails, saying so and how to warm the cache.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Report:
 
 
 def verify(directory: Path, *, offline: bool = False) -> Report:
-    with opened(directory) as project:
+    with opened(directory, recover=False) as project:
         inputs = resolve.read_inputs(project)
         rec = inputs.record
         if rec is None:
@@ -159,25 +160,50 @@ def _maturin(project: Project, rec: Record) -> Check:
     )
 
 
-def _expected(rec: Record, *, offline: bool) -> tuple[dict[str, dict[str, str]] | None, str]:
-    """Per crate, the per-file digests apply would vendor: derived from the pin and our patch."""
-    try:
-        patched = pyo3.patched_release(rec.pyo3_version, source=rec.source, offline=offline)
-        release = vendor.vendored(patched)
-    except PatcherError as exc:
-        return None, exc.message
-    return {c: trees.file_digests(release.directories[c]) for c in rec.crates}, ""
+_WARM_HINT = (
+    "verify fails closed: it passes only trees it could derive from the pinned release and "
+    "our patch. Warm the cache where crates.io (or the git source) is reachable: run "
+    "`patcher verify` once without --offline, or `patcher apply`"
+)
+
+
+def _expected(
+    project: Project, rec: Record, *, offline: bool
+) -> tuple[dict[str, dict[str, str]] | None, str]:
+    """Per crate, the per-file digests apply would vendor: derived from the pin and our patch,
+    from a trusted source (the pinned commit, or the crates whose checksum crates.io
+    publishes), never from the record or the vendored trees. The record names the source apply
+    used; when that one fails the other is tried, so a record cannot pick a source that makes
+    the check impossible. None (and why) when neither could be derived."""
+    other = "crates.io" if rec.source == "git" else "git"
+    said = []
+    for source in (rec.source, other):
+        try:
+            patched = pyo3.patched_release(
+                rec.pyo3_version,
+                source=source,
+                url=pyo3.UPSTREAM.url(project.config.pyo3_url),
+                offline=offline,
+            )
+            release = vendor.vendored(patched)
+        except PatcherError as exc:
+            said.append(f"{source}: {exc.message}")
+            continue
+        return {c: trees.file_digests(release.directories[c]) for c in rec.crates}, ""
+    return None, "; ".join(said)
 
 
 def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check], list[str]]:
-    expected, why = _expected(rec, offline=offline)
-    notes = []
+    expected, why = _expected(project, rec, offline=offline)
     if expected is None:
-        notes.append(
-            f"the pinned release could not be derived ({why}): the vendored trees were compared "
-            "with the digests in pyo3-patcher.lock only, which whoever edits a tree can edit too; "
-            "run verify without --offline (or with a filled cache) for the full check"
-        )
+        return [
+            Check(
+                "trees",
+                False,
+                f"the pinned pyo3 {rec.pyo3_version} plus our patch could not be derived ({why}), "
+                f"so nothing vouches for the vendored trees. {_WARM_HINT}",
+            )
+        ], []
     checks = []
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
@@ -185,12 +211,6 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
             checks.append(Check(f"tree {crate}", False, f"{rec.tree_rel(crate)} is missing"))
             continue
         actual = trees.file_digests(tree)
-        if expected is None:
-            same = trees.tree_digest(actual) == rec.digests[crate]
-            checks.append(
-                Check(f"tree {crate}", same, "" if same else "differs from the recorded digest")
-            )
-            continue
         diff = trees.diff_digests(expected[crate], actual)
         named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
         recorded = trees.tree_digest(expected[crate]) == rec.digests[crate]
@@ -206,7 +226,7 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
                 )
             )
         checks.append(Check(f"tree {crate}", not named, named))
-    return checks, notes
+    return checks, []
 
 
 def _resolution(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> Check:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
 import sys
 import sysconfig
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -167,8 +169,6 @@ def _cached_wheel(entry: Path) -> Path | None:
 
 
 def _record_wheel(out: Path, wheel: Path, **extra: str) -> None:
-    import json
-
     meta = {"wheel": wheel.name, "sha256": _sha256(wheel), **extra}
     (out / "wheel.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
@@ -199,27 +199,99 @@ def _sha256(path: Path) -> str:
 
 
 def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
-    """maturin `pin` as published on PyPI for this platform, with the backend patch."""
+    """maturin `pin` as published on PyPI for this platform, with the backend patch.
 
-    def make(variant: Variant, version: str, entry: Path) -> None:
-        if offline:
-            raise SourceError(
-                f"the patched maturin {version} is not in the cache and --offline was given",
-                hint=f"run `patcher env` once without --offline to fill the cache at "
-                f"{cache.root()}",
-            )
-        with (
-            tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp,
-            cache.building(entry) as out,
-        ):
+    Each time it is handed out, the published wheel the cache keeps must have PyPI's sha256
+    for its file name (read over HTTPS) and its backend files the pin's digests, and the
+    patched wheel is derived from it again: a cached wheel is used only if it holds exactly
+    what that derivation gives (a wheel and its recorded sha256 changed together in the cache
+    are thrown away). Without the network nothing can vouch for the cached wheel: refused."""
+    variant = variants.select_variant("maturin", pin.version, "backend")
+    version = local_version(pin, variant)
+    entry = _wheel_entry(version, variant)
+    if offline:
+        raise SourceError(
+            f"the patched maturin {version} cannot be checked against PyPI's sha256 with --offline",
+            hint="run `patcher env` without --offline: the wheel is checked against the digest "
+            "PyPI publishes each time it is handed out (from the cache when it is there)",
+        )
+    digests = _pypi_digests(pin.version)
+    with cache.exclusive(entry), tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp:
+        published = _cached_published(entry, digests)
+        if published is None:
             published = download_wheel(pin, Path(tmp) / "download")
-            tree = _unpack(published, Path(tmp) / "unpacked")
-            verify_backend(pin, tree)
-            variants.apply(variants.check_patch(variant), tree)
-            wheel = _pack(tree, out, version.partition("+")[2])
-            _record_wheel(out, wheel, published=published.name, published_sha256=_sha256(published))
+            if digests.get(published.name) != _sha256(published):
+                raise SourceError(
+                    f"the downloaded {published.name} does not have the sha256 PyPI publishes "
+                    "for it",
+                    hint="check your pip index configuration (it serves another file under "
+                    "that name); patcher patches only PyPI's wheel",
+                )
+        tree = _unpack(published, Path(tmp) / "unpacked")
+        verify_backend(pin, tree)
+        variants.apply(variants.check_patch(variant), tree)
+        (Path(tmp) / "packed").mkdir()
+        fresh = _pack(tree, Path(tmp) / "packed", version.partition("+")[2])
+        cached = entry / fresh.name
+        if (
+            not (cached.is_file() and not cached.is_symlink() and _same_members(cached, fresh))
+            or _cached_published(entry, digests) is None
+        ):
+            with cache.building(entry) as out:
+                shutil.copyfile(fresh, out / fresh.name)
+                (out / "published").mkdir()
+                shutil.copyfile(published, out / "published" / published.name)
+                _record_wheel(
+                    out,
+                    out / fresh.name,
+                    published=published.name,
+                    published_sha256=_sha256(published),
+                )
+        return MaturinBuild(pin, variant, entry / fresh.name)
 
-    return _wheel_once(pin, "backend", make)
+
+def _pypi_digests(version: str) -> dict[str, str]:
+    """file name -> sha256 of every file PyPI publishes for maturin `version` (its JSON
+    simple index, PEP 691, over HTTPS)."""
+    data = sources.https_get(
+        "https://pypi.org/simple/maturin/",
+        what="PyPI's digests of maturin",
+        accept="application/vnd.pypi.simple.v1+json",
+    )
+    try:
+        files = json.loads(data)["files"]
+        return {
+            str(f["filename"]): str(f["hashes"]["sha256"])
+            for f in files
+            if isinstance(f, dict) and f"-{version}-" in str(f.get("filename", ""))
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceError(
+            "PyPI's index of maturin could not be read", hint="check the network and retry"
+        ) from exc
+
+
+def _cached_published(entry: Path, digests: dict[str, str]) -> Path | None:
+    """The published wheel kept in the entry, if it has PyPI's sha256 for its name."""
+    folder = entry / "published"
+    if entry.is_symlink() or folder.is_symlink() or not folder.is_dir():
+        return None
+    for wheel in folder.glob("*.whl"):
+        if not wheel.is_symlink() and wheel.is_file() and digests.get(wheel.name) == _sha256(wheel):
+            return wheel
+    return None
+
+
+def _same_members(one: Path, other: Path) -> bool:
+    """Whether two wheels hold the same files with the same bytes (zip timestamps aside)."""
+    try:
+        with zipfile.ZipFile(one) as a, zipfile.ZipFile(other) as b:
+            names = sorted(a.namelist())
+            return names == sorted(b.namelist()) and all(
+                a.read(name) == b.read(name) for name in names
+            )
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def download_wheel(pin: Pin, dest: Path) -> Path:
@@ -307,54 +379,52 @@ def target_dir() -> Path:
     return cache.root() / "maturin-target"
 
 
-def _crate_tree(pin: Pin, dest: Path) -> None:
-    """The crate published from the pinned commit, as the repository had it."""
-    ((crate, _path),) = sources.published_crates(pin, ("maturin",)).values()
-    needed = ("setup.py", "Cargo.lock", "Cargo.toml.orig")
-    missing = [name for name in needed if not (crate / name).is_file()]
-    if missing:
-        raise SourceError(
-            f"the maturin {pin.version} crate lacks {', '.join(missing)}",
-            hint="this release cannot be built from its crate; use the git source (a mirror)",
-        )
-    trees.copy_tree(crate, dest)
+def _crate_tree(pin: Pin, dest: Path, *, offline: bool = False) -> None:
+    """The crate published from the pinned commit (its crates.io checksum checked), as the
+    repository had it."""
+    with tempfile.TemporaryDirectory(prefix="patcher-crate-") as tmp:
+        ((crate, _path),) = sources.published_crates(
+            pin, ("maturin",), Path(tmp), offline=offline
+        ).values()
+        needed = ("setup.py", "Cargo.lock", "Cargo.toml.orig")
+        missing = [name for name in needed if not (crate / name).is_file()]
+        if missing:
+            raise SourceError(
+                f"the maturin {pin.version} crate lacks {', '.join(missing)}",
+                hint="this release cannot be built from its crate; use the git source (a mirror)",
+            )
+        trees.copy_tree(crate, dest)
     (dest / "Cargo.toml.orig").replace(dest / "Cargo.toml")
     for name in _PACKAGING_LEFTOVERS:
         (dest / name).unlink(missing_ok=True)
 
 
+_PRISTINE: dict[tuple[str, str, str, bool], tuple[Path, str]] = {}
+
+
 def pristine(pin: Pin, *, url: str | None = None, offline: bool = False) -> tuple[Path, str]:
     """maturin's source tree at `pin` and where it came from: git first, then the crate
-    published from the pin."""
-    entry = cache.root() / "pristine" / f"maturin-{pin.version}-{pin.commit[:12]}"
-    with cache.exclusive(entry):
-        marker = entry / "origin"
-        if marker.is_file() and (entry / "tree").is_dir():
-            origin = marker.read_text("utf-8").strip()
-            if origin in ("git", "crates.io"):
-                return entry / "tree", origin
-        if entry.exists() or entry.is_symlink():
-            cache.discard(entry, "is incomplete")
-        if offline:
-            raise SourceError(
-                f"maturin {pin.version} is not in the cache and --offline was given",
-                hint=f"run once without --offline to fill the cache at {cache.root()}",
-            )
-        url = url or UPSTREAM.url()
-        try:
-            with cache.building(entry) as tmp:
-                sources.export_pinned(pin, url, tmp / "tree")
-                (tmp / "origin").write_text("git\n", encoding="utf-8")
-            ui.say(f"maturin {pin.version}: source is git {url} @ {pin.commit[:12]}")
-        except SourceError as exc:
-            ui.warn(
-                f"git source unavailable ({exc.message}); FALLING BACK to the crate on "
-                f"crates.io, verified to be published from {pin.commit[:12]}"
-            )
-            with cache.building(entry) as tmp:
-                _crate_tree(pin, tmp / "tree")
-                (tmp / "origin").write_text("crates.io\n", encoding="utf-8")
-        return entry / "tree", (entry / "origin").read_text("utf-8").strip()
+    published from the pin (sources.pristine: the protocol pyo3's crates use too), derived
+    in this process from the anchored source."""
+    url = url or UPSTREAM.url()
+    key = (pin.version, pin.commit, url, offline)
+    if key not in _PRISTINE:
+
+        def from_git(checkout: Path, dest: Path) -> None:
+            shutil.copytree(checkout, dest, symlinks=True)
+
+        def from_registry(dest: Path) -> None:
+            _crate_tree(pin, dest, offline=offline)
+
+        _PRISTINE[key] = sources.pristine(
+            pin,
+            source="auto",
+            url=url,
+            offline=offline,
+            from_git=from_git,
+            from_registry=from_registry,
+        )
+    return _PRISTINE[key]
 
 
 def set_version(tree: Path, version: str) -> None:

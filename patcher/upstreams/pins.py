@@ -38,6 +38,9 @@ class Pin:
     # sha256 of files a release's published artifacts must carry as the pinned commit has
     # them (maturin: the Python files of its PEP 517 backend, checked in the PyPI wheel)
     files: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # the crates.io checksum (sha256 of the .crate, as the registry index lists it) of each
+    # crate of the release: the anchor a downloaded or cached crate is checked against
+    crates: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def expected_tag_commit(self) -> str:
@@ -51,6 +54,8 @@ class Pin:
             table["yanked"] = True
         if self.files:
             table["files"] = dict(sorted(self.files.items()))
+        if self.crates:
+            table["crates"] = dict(sorted(self.crates.items()))
         return table
 
 
@@ -71,7 +76,8 @@ def load_pins(upstream: str) -> dict[str, Pin]:
         if not _SHA_RE.match(commit) or (tag_commit and not _SHA_RE.match(tag_commit)):
             raise PatcherError(f"{path}: release {version} has a malformed commit SHA", _HINT)
         files = {str(k): str(v) for k, v in table.get("files", {}).items()}
-        if not all(_SHA256_RE.match(v) for v in files.values()):
+        crates = {str(k): str(v) for k, v in table.get("crates", {}).items()}
+        if not all(_SHA256_RE.match(v) for v in [*files.values(), *crates.values()]):
             raise PatcherError(f"{path}: release {version} has a malformed file digest", _HINT)
         pins[version] = Pin(
             upstream=upstream,
@@ -81,6 +87,7 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             tag_commit=tag_commit,
             yanked=bool(table.get("yanked", False)),
             files=files,
+            crates=crates,
         )
     return pins
 

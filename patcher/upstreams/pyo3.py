@@ -3,10 +3,9 @@
 Pristine crates, one standalone crate directory each (as cargo accepts a path dependency),
 come from git (the pinned commit, each crate made standalone with `cargo package`: pyo3 0.26+
 members inherit from the workspace manifest, so a member copied alone out of a checkout does
-not load) or from crates.io (the published crates, verified against the pin). Both are cached:
-
-    <cache>/pristine/pyo3-<version>-<commit12>/<crate>/...   + source.json
-    <cache>/patched/pyo3-<version>-<commit12>-<origin>-<variant>-<digest12>/<crate>/...
+not load) or from crates.io (the published crates, checked against their crates.io checksums
+and the pinned commit). The cache holds only what an anchor checks again (sources.py); the
+pristine and patched trees are derived from it in each process.
 
 The check: a probe crate built on the patched pyo3-ffi (which compiles the patched
 pyo3-build-config) with PYO3_PYTHON pointing into a venv and PYO3_BASE_PYTHON set must
@@ -16,16 +15,14 @@ register no rerun on PYO3_PYTHON and resolve the base interpreter.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shutil
 import struct
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from patcher import cache, cargo, proc, trees, ui
+from patcher import cargo, proc, trees
 from patcher.errors import PatchError, SourceError
 from patcher.upstreams import sources, variants
 from patcher.upstreams.base import Upstream
@@ -66,167 +63,98 @@ class PatchedRelease:
 
 # --- pristine crates -------------------------------------------------------------------
 
+# What this process derived already: (version, commit, source, url) -> release, and
+# (release folder, variant digest) -> patched release. Never persisted: the cache is not
+# trusted, the anchors are (sources.py).
+_PRISTINE: dict[tuple[str, str, str, str, bool], PristineRelease] = {}
+_PATCHED: dict[tuple[Path, str], PatchedRelease] = {}
+
 
 def pristine(
     pin: Pin, *, source: str = "auto", url: str | None = None, offline: bool = False
 ) -> PristineRelease:
-    """The five pyo3 crates of `pin`, from the cache or fetched now (and verified)."""
-    entry = cache.root() / "pristine" / f"pyo3-{pin.version}-{pin.commit[:12]}"
+    """The five pyo3 crates of `pin`, derived in this process from an anchored source: the
+    pinned commit's git objects, or the crates.io crates with their checksums."""
     url = url or UPSTREAM.url()
-    with cache.exclusive(entry):
-        cached = _load_pristine(pin, entry, url)
-        if cached is not None:
-            return cached
-        if offline:
-            raise SourceError(
-                f"pyo3 {pin.version} ({pin.commit[:12]}) is not in the cache and --offline "
-                "was given",
-                hint=f"run once without --offline to fill the cache at {cache.root()}",
-            )
-        if source in ("auto", "git"):
-            try:
-                with cache.building(entry) as tmp:
-                    _from_git(pin, url, tmp)
-                ui.say(f"pyo3 {pin.version}: source is git {url} @ {pin.commit[:12]}")
-                return cache.made(_load_pristine(pin, entry, url), entry)
-            except SourceError as exc:
-                if source == "git":
-                    raise
-                ui.warn(
-                    f"git source unavailable ({exc.message}); "
-                    "FALLING BACK to the published crates on crates.io"
-                )
-        with cache.building(entry) as tmp:
-            _from_registry(pin, tmp)
-        ui.say(
-            f"pyo3 {pin.version}: source is crates.io (published crates, verified "
-            f"{pin.commit[:12]})"
+    key = (pin.version, pin.commit, source, url, offline)
+    if key not in _PRISTINE:
+        paths: dict[str, str] = {}
+
+        def from_git(checkout: Path, dest: Path) -> None:
+            paths.update(_from_git(pin, url, checkout, dest))
+
+        def from_registry(dest: Path) -> None:
+            paths.update(_from_registry(pin, dest, offline=offline))
+
+        dest, origin = sources.pristine(
+            pin,
+            source=source,
+            url=url,
+            offline=offline,
+            from_git=from_git,
+            from_registry=from_registry,
         )
-        return cache.made(_load_pristine(pin, entry, url), entry)
+        crates = tuple(
+            Crate(name, pin.version, paths[name], dest / name) for name in sorted(CRATES)
+        )
+        _PRISTINE[key] = PristineRelease(
+            pin=pin, origin=origin, url=url if origin == "git" else "crates.io", crates=crates
+        )
+    return _PRISTINE[key]
 
 
-def _load_pristine(pin: Pin, entry: Path, url: str) -> PristineRelease | None:
-    """The cached entry, if whole and matching its digests; a damaged one is discarded."""
-
-    def parse(meta: Any) -> tuple[str, str, dict[str, tuple[str, str]]]:
-        listed = {
-            str(name): (str(info["path_in_vcs"]), str(info["digest"]))
-            for name, info in meta["crates"].items()
-        }
-        if meta["origin"] not in ("git", "crates.io") or sorted(listed) != sorted(CRATES):
-            raise ValueError("unexpected origin or crates")
-        return str(meta["origin"]), str(meta.get("url", url)), listed
-
-    found = cache.read_entry(entry, "source.json", parse)
-    if found is None:
-        return None
-    origin, meta_url, listed = found
-    crates = []
-    for name, (path_in_vcs, digest) in sorted(listed.items()):
-        directory = entry / name
-        if not directory.is_dir() or trees.digest_of(directory) != digest:
-            # A cached tree that does not match what we recorded is never used.
-            ui.warn(f"cached {name} {pin.version} does not match its digest; fetching again")
-            cache.remove(entry)
-            return None
-        crates.append(Crate(name, pin.version, path_in_vcs, directory))
-    return PristineRelease(pin=pin, origin=origin, url=meta_url, crates=tuple(crates))
-
-
-def _write_meta(dest: Path, pin: Pin, origin: str, url: str, paths: dict[str, str]) -> None:
-    meta = {
-        "upstream": pin.upstream,
-        "version": pin.version,
-        "commit": pin.commit,
-        "origin": origin,
-        "url": url,
-        "crates": {
-            name: {"path_in_vcs": paths[name], "digest": trees.digest_of(dest / name)}
-            for name in sorted(paths)
-        },
-    }
-    (dest / "source.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-
-def _from_git(pin: Pin, url: str, dest: Path) -> None:
+def _from_git(pin: Pin, url: str, checkout: Path, dest: Path) -> dict[str, str]:
+    """Each crate of the exported commit made standalone with `cargo package`."""
     hint = "the pinned commit is not a pyo3 release; check the URL (a mirror?)"
-    with tempfile.TemporaryDirectory(prefix="patcher-checkout-") as tmp:
-        checkout = Path(tmp) / "src"
-        sources.export_pinned(pin, url, checkout)
-        members = cargo.workspace_packages(checkout)
-        missing = [c for c in CRATES if c not in members]
-        if missing:
-            raise SourceError(f"{url} @ {pin.commit[:12]} has no crates {missing}", hint=hint)
-        for name in CRATES:
-            version = members[name][0]
-            if version != pin.version:
-                raise SourceError(
-                    f"{url} @ {pin.commit[:12]}: {name} has version {version}, "
-                    f"the pin says {pin.version}",
-                    hint=hint,
-                )
+    members = cargo.workspace_packages(checkout)
+    missing = [c for c in CRATES if c not in members]
+    if missing:
+        raise SourceError(f"{url} @ {pin.commit[:12]} has no crates {missing}", hint=hint)
+    for name in CRATES:
+        version = members[name][0]
+        if version != pin.version:
+            raise SourceError(
+                f"{url} @ {pin.commit[:12]}: {name} has version {version}, "
+                f"the pin says {pin.version}",
+                hint=hint,
+            )
+    paths = {}
+    with tempfile.TemporaryDirectory(prefix="patcher-package-") as tmp:
         crate_files = cargo.package(checkout, CRATES, Path(tmp) / "target")
-        paths = {}
+        dest.mkdir(parents=True, exist_ok=True)
         for name, crate_file in crate_files.items():
             trees.safe_extract(crate_file, Path(tmp) / "unpack", allow_links=False)
             shutil.move(str(Path(tmp) / "unpack" / f"{name}-{pin.version}"), str(dest / name))
             rel = members[name][1].parent.relative_to(checkout).as_posix()
             paths[name] = "" if rel == "." else rel
-    _write_meta(dest, pin, "git", url, paths)
+    return paths
 
 
-def _from_registry(pin: Pin, dest: Path) -> None:
-    paths = {}
-    for name, (directory, path_in_vcs) in sources.published_crates(pin, CRATES).items():
-        trees.copy_tree(directory, dest / name)
-        paths[name] = path_in_vcs or ("" if name == "pyo3" else name)
-    _write_meta(dest, pin, "crates.io", "crates.io", paths)
+def _from_registry(pin: Pin, dest: Path, *, offline: bool) -> dict[str, str]:
+    return {
+        name: path_in_vcs or ("" if name == "pyo3" else name)
+        for name, (_directory, path_in_vcs) in sources.published_crates(
+            pin, CRATES, dest, offline=offline
+        ).items()
+    }
 
 
 # --- patched trees -----------------------------------------------------------------------
 
 
 def patched(release: PristineRelease, variant: Variant) -> PatchedRelease:
-    """The crates of `release` with `variant` applied, cached per release and variant."""
-    pin = release.pin
-    entry = (
-        cache.root()
-        / "patched"
-        / f"pyo3-{pin.version}-{pin.commit[:12]}-{release.origin.replace('.', '')}"
-        f"-{variant.name}-{variant.digest[:12]}"
-    )
-    with cache.exclusive(entry):
-        found = _load_patched(release, variant, entry)
-        if found is not None:
-            return found
+    """The crates of `release` with `variant` applied, derived in this process."""
+    key = (release.crates[0].directory.parent, variant.digest)
+    if key not in _PATCHED:
         checked = variants.check_patch(variant)
-        with cache.building(entry) as tmp:
-            outcome = _patch_into(release, checked, tmp)
-            digests = {c.name: trees.digest_of(tmp / c.name) for c in release.crates}
-            (tmp / "patched.json").write_text(
-                json.dumps({"outcome": outcome, "digests": digests}, indent=2) + "\n",
-                encoding="utf-8",
-            )
-        return cache.made(_load_patched(release, variant, entry), entry)
-
-
-def _load_patched(release: PristineRelease, variant: Variant, entry: Path) -> PatchedRelease | None:
-    """The cached patched trees, if whole and matching their digests; else discarded."""
-    names = sorted(c.name for c in release.crates)
-
-    def parse(meta: Any) -> tuple[str, dict[str, str]]:
-        digests = {str(k): str(v) for k, v in meta["digests"].items()}
-        if meta["outcome"] not in ("patched", "upstream") or sorted(digests) != names:
-            raise ValueError("unexpected outcome or crates")
-        return str(meta["outcome"]), digests
-
-    found = cache.read_entry(entry, "patched.json", parse)
-    if found is None:
-        return None
-    outcome, digests = found
-    if not cache.trees_match(entry, digests):
-        return None
-    return PatchedRelease(release, variant, outcome, {n: entry / n for n in digests}, digests)
+        dest = sources.scratch(f"pyo3-{release.pin.version}-patched")
+        dest.mkdir()
+        outcome = _patch_into(release, checked, dest)
+        digests = {c.name: trees.digest_of(dest / c.name) for c in release.crates}
+        _PATCHED[key] = PatchedRelease(
+            release, variant, outcome, {n: dest / n for n in digests}, digests
+        )
+    return _PATCHED[key]
 
 
 def _owner(crates: tuple[Crate, ...], repo_path: str) -> Crate:
