@@ -20,6 +20,7 @@ import dataclasses
 import json
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from patcher import proc
@@ -138,3 +139,43 @@ def restore(archive: Path, parent: Path) -> None:
             tar.extractall(parent, filter="tar")
         else:
             tar.extractall(parent)  # our own archive of our own target dir
+
+
+@dataclasses.dataclass(frozen=True)
+class Jobs:
+    """CI jobs one after another, each on a fresh machine of one layout (GitHub Actions checks
+    out at /home/runner/work/<repo>/<repo>: here `<work>/runner/<name>/<name>`), sharing
+    nothing but a saved target/."""
+
+    work: Path
+    name: str
+
+    @property
+    def base(self) -> Path:
+        """The folder that holds the checkout (everything in it is new in every job)."""
+        return self.work / "runner" / self.name
+
+    @property
+    def checkout(self) -> Path:
+        return self.base / self.name
+
+    def fresh(self, fill: Callable[[Path], None], archive: Path | None) -> Path:
+        """A new job: the runner's folder emptied, the checkout made by `fill(checkout)`, and
+        target/ restored from `archive` (None: no cache yet)."""
+        if self.base.exists():
+            shutil.rmtree(self.base)
+        self.base.mkdir(parents=True)
+        fill(self.checkout)
+        if archive is not None:
+            restore(archive, self.checkout)
+        return self.checkout
+
+    def save(self, cache: str, archive: Path) -> list[str]:
+        """The end of a job: target/ saved as `cache` saves it (rust-cache cleans it first,
+        in place); returns what the cleaning removed."""
+        target = self.checkout / "target"
+        removed = []
+        if cache == "rust-cache":
+            removed = clean_target_dir(target, kept_packages(self.checkout))
+        save(target, archive)
+        return removed
