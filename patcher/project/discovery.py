@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from patcher import cache, git, ui
-from patcher.errors import ProjectError
+from patcher.errors import ProjectError, UsageError
 from patcher.project import textfile, transaction
 from patcher.project.fence import Fence, check_relative
 from patcher.project.record import FILE_NAME as RECORD_FILE
@@ -246,19 +246,51 @@ def discover(directory: Path) -> Project:
 
 
 def project_mutex(project: Project) -> Path:
-    key = hashlib.sha256(str(project.workspace_root).encode()).hexdigest()[:16]
-    return cache.root() / "projects" / key
+    return cache.root() / "projects" / transaction.project_key(project.workspace_root)
+
+
+LOCK_TIMEOUT_ENV = "PYO3_PATCHER_PROJECT_LOCK_TIMEOUT"
+
+
+def _lock_timeout() -> float:
+    """Seconds a second patcher waits for the project: a finite number, 0 or more."""
+    value = os.environ.get(LOCK_TIMEOUT_ENV, "600")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(
+            f"{LOCK_TIMEOUT_ENV}={value!r} is not a number of seconds",
+            hint=f"set {LOCK_TIMEOUT_ENV} to a number of seconds, 0 or more (e.g. 600), "
+            "or unset it",
+        )
+    return seconds
 
 
 @contextlib.contextmanager
 def opened(directory: Path, *, recover: bool = True) -> Iterator[Project]:
-    """Discover the project and hold its lock; first roll back what an interrupted run left.
+    """Discover the project and hold its lock; first roll back what an interrupted run on
+    this machine left (its journal is in our cache, never in the checkout).
 
-    Two patchers on one project: the second waits for the first (or fails clearly)."""
+    `recover=False` (verify) writes nothing: an interrupted run still pending is an error
+    there, since the project is half-changed. Two patchers on one project: the second waits
+    for the first (or fails clearly)."""
     project = discover(directory)
-    timeout = float(os.environ.get("PYO3_PATCHER_PROJECT_LOCK_TIMEOUT", "600"))
+    timeout = _lock_timeout()
     with cache.exclusive(project_mutex(project), timeout=timeout):
         if recover:
             for message in transaction.recover(project.fence):
                 ui.say(f"note: {message} in {project.workspace_root}")
+        else:
+            transaction.warn_strangers(project.workspace_root)
+            journal = transaction.pending(project.workspace_root)
+            if journal is not None:
+                raise transaction.RecoveryError(
+                    f"an interrupted patcher run left {project.workspace_root} half-changed "
+                    f"(its journal is {journal}); this command writes nothing, so it does not "
+                    "roll it back",
+                    hint="run `patcher apply` (or `patcher remove`) first: it rolls the "
+                    "interrupted change back, then run this command again",
+                )
         yield project

@@ -1,40 +1,51 @@
 """All or nothing, even across kill -9: journaled writes to a project.
 
-Every change is staged in `.pyo3-patcher-txn/` at the workspace root (one filesystem, so
-renames are atomic). Before each step, a line saying how to undo it is appended to the
-journal there and flushed; the original is then moved aside (keeping its inode, bytes and
-mtime) and the new file or tree renamed into place. On success a `commit` line is appended
-and the staging area removed. On an error or Ctrl-C the steps are undone at once; after a
-crash (kill -9, power loss) the next patcher command finds the staging area and `recover`
-rolls it back, or, if the commit line was written, finishes the clean-up. A rollback that
-fails keeps the staging area, names it, and the next command tries again.
+Every change is staged in a folder of its own at the workspace root,
+`.pyo3-patcher-txn-<random>` (one filesystem with the project, so renames are atomic). The
+journal that says how to undo each step does NOT live there: it lives in the per-user cache,
+`<cache>/projects/<key>.journal`, keyed by the workspace root's real path, where no checkout
+can put one. Before each step a line saying how to undo it is appended to the journal and
+flushed; the original is then moved aside into the staging folder (keeping its inode, bytes
+and mtime) and the new file or tree renamed into place. On success a `commit` line is
+appended, the staging folder removed, then the journal. On an error or Ctrl-C the steps are
+undone at once; after a crash (kill -9, power loss) the next writing command finds the
+journal and `recover` rolls it back, or, if the commit line was written, finishes the
+clean-up. A rollback that fails keeps both, names them, and the next command tries again.
 
-The staging area lies in the user's project, so recovery treats it as untrusted: every path
-in the journal must pass the fence, and every backup must be a file of the staging area.
+Why the journal is outside the checkout: anything in a repository is written by whoever sent
+the pull request, and a journal is a list of moves and deletes. A `.pyo3-patcher-txn*` folder
+found in a checkout without a journal of ours naming it is therefore never acted on; we warn
+and leave it. The cache can be shared between CI jobs, so even our own journal is checked
+before it is acted on: it must name this workspace, its staging folder must be the very folder
+we made (device and inode, recorded when we made it: a committed or restored copy is another
+inode), no path may leave the fence or enter a `.git` folder, a backup must be a slot of that
+staging folder, and an undo deletes only what we put there (the sha256 of the file or tree we
+placed is in the journal): bytes we did not write are never deleted.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from patcher import trees
+from patcher import cache, trees, ui
 from patcher.errors import PatcherError, ProjectError
 from patcher.project.fence import ContainmentError, Fence
 
-STAGING_NAME = ".pyo3-patcher-txn"
-JOURNAL = "journal.jsonl"
-_PENDING_PREFIX = STAGING_NAME + ".new-"
+STAGING_NAME = ".pyo3-patcher-txn"  # the prefix of every staging folder
+_STAGING = re.compile(r"^\.pyo3-patcher-txn-[0-9a-f]{16}$")
 _SLOT = re.compile(r"^\d{3,}-[^/\\]+$")
+_BEGIN = {"op": "begin", "tool": "pyo3-patcher"}
 
 FAULT_ENV = "PYO3_PATCHER_FAULT"  # tests name a step here to make it fail
 FAULT_KIND_ENV = "PYO3_PATCHER_FAULT_KIND"
@@ -45,7 +56,7 @@ class InjectedFault(PatcherError):
 
 
 class RecoveryError(ProjectError):
-    """A rollback could not finish: the staging area and its backups are kept."""
+    """A rollback could not finish, or a journal is not to be trusted: nothing is touched."""
 
 
 def fault_point(step: str) -> None:
@@ -71,10 +82,31 @@ def _write_error(path: Path, exc: OSError) -> ProjectError:
     )
 
 
+def project_key(root: Path) -> str:
+    """The name a workspace root (its real path) goes by in the cache."""
+    return hashlib.sha256(str(root).encode()).hexdigest()[:16]
+
+
+def journal_path(root: Path) -> Path:
+    """Where the journal of a change to the workspace at `root` lives: the per-user cache,
+    never the checkout."""
+    return cache.root() / "projects" / f"{project_key(Path(os.path.realpath(root)))}.journal"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _identity(path: Path) -> dict[str, int]:
+    st = os.lstat(path)
+    return {"dev": st.st_dev, "ino": st.st_ino}
+
+
 class Transaction:
     def __init__(self, fence: Fence) -> None:
         self.fence = fence
-        self.staging = fence.root / STAGING_NAME
+        self.journal_file = journal_path(fence.root)
+        self.staging = fence.root / f"{STAGING_NAME}-{secrets.token_hex(8)}"
         self._counter = 0
         self._journal: Any = None
         self._committed = False
@@ -82,20 +114,27 @@ class Transaction:
     # --- the protocol -------------------------------------------------------------------
 
     def __enter__(self) -> Transaction:
-        if os.path.lexists(self.staging):
+        if os.path.lexists(self.journal_file):
             raise RecoveryError(
-                f"an earlier patcher run left {self.staging}",
+                f"an earlier patcher run left its journal {self.journal_file}",
                 hint="run the command again: patcher rolls it back first",
             )
-        try:
-            pending = Path(tempfile.mkdtemp(prefix=_PENDING_PREFIX, dir=self.fence.root))
-            with (pending / JOURNAL).open("w", encoding="utf-8") as journal:
-                journal.write(json.dumps({"op": "begin", "tool": "pyo3-patcher"}) + "\n")
+        begin = {**_BEGIN, "root": str(self.fence.root), "staging": self.staging.name}
+        tmp = self.journal_file.with_name(f".{self.journal_file.name}.{os.getpid()}.tmp")
+        with cache.writing(self.journal_file):
+            self.journal_file.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8") as journal:
+                journal.write(json.dumps(begin) + "\n")
                 journal.flush()
                 os.fsync(journal.fileno())
-            pending.rename(self.staging)  # the staging area appears with its journal
-            self._journal = (self.staging / JOURNAL).open("a", encoding="utf-8")
+            os.replace(tmp, self.journal_file)  # the journal appears whole, or not at all
+            self._journal = self.journal_file.open("a", encoding="utf-8")
+        try:
+            self.staging.mkdir(mode=0o700)
+            self._log({"op": "staging", **_identity(self.staging)})
         except OSError as exc:
+            self._close_journal()
+            rollback(self.fence)
             raise ProjectError(
                 f"cannot write in {self.fence.root}: {exc.strerror}",
                 hint="patcher needs write access to the project (is it read-only or full?)",
@@ -114,13 +153,13 @@ class Transaction:
             except BaseException as failed:
                 self._close_journal()
                 if not self._committed:
-                    rollback(self.fence, self.staging)
+                    rollback(self.fence)
                 if isinstance(failed, OSError):
                     raise _write_error(Path(failed.filename or self.fence.root), failed) from failed
                 raise
         elif exc_type is not None and not self._committed:
             self._close_journal()
-            rollback(self.fence, self.staging)
+            rollback(self.fence)
         if isinstance(exc, OSError):
             raise _write_error(Path(exc.filename or self.fence.root), exc) from exc
 
@@ -143,7 +182,7 @@ class Transaction:
         self._log({"op": "commit"})
         self._committed = True
         self._close_journal()
-        _clean_up(self.staging)
+        _clean_up(self.staging, self.journal_file)
 
     # --- steps ------------------------------------------------------------------------
 
@@ -153,17 +192,18 @@ class Transaction:
         (self.staging / staged).write_bytes(data)
         if target.is_file():
             shutil.copymode(target, self.staging / staged)
-        self._replace(target, self.staging / staged)
+        self._replace(target, self.staging / staged, {"sha256": _sha256(data)})
 
     def place_tree(self, dest: Path, source: Path) -> None:
         target = self.fence.check(dest, what="folder")
-        staged = self._slot(target.name)
-        trees.copy_tree(source, self.staging / staged)
-        self._replace(target, self.staging / staged)
+        staged = self.staging / self._slot(target.name)
+        trees.copy_tree(source, staged)
+        self._replace(target, staged, {"tree": trees.digest_of(staged)})
 
-    def _replace(self, target: Path, staged: Path) -> None:
+    def _replace(self, target: Path, staged: Path, placed: dict[str, str]) -> None:
         backup = self._slot("backup-" + target.name) if os.path.lexists(target) else None
-        self._log({"op": "replace", "path": self.fence.relative(target), "backup": backup})
+        path = self.fence.relative(target)
+        self._log({"op": "replace", "path": path, "backup": backup, **placed})
         if backup is not None:
             os.replace(target, self.staging / backup)  # keeps the original's inode and mtime
         os.replace(staged, target)
@@ -187,14 +227,23 @@ class Transaction:
 # --- recovery --------------------------------------------------------------------------
 
 
-def _clean_up(staging: Path) -> None:
-    """Remove a finished staging area: everything but the journal first, the journal last,
-    so that a crash in between still leaves a journal that says `commit`."""
-    for item in staging.iterdir():
-        if item.name != JOURNAL:
-            _delete(item)
-    (staging / JOURNAL).unlink(missing_ok=True)
-    staging.rmdir()
+def _clean_up(staging: Path | None, journal: Path) -> None:
+    """Remove a finished staging folder, then the journal last, so that a crash in between
+    still leaves a journal that says `commit`. Once the commit line is written the change is
+    done: a backup that cannot be deleted (a file made immutable, a folder without write
+    permission) is a warning, not an error, and the journal goes anyway, so that no later
+    command stumbles over a change that is finished."""
+    if staging is not None and staging.is_dir() and not staging.is_symlink():
+        try:
+            for item in staging.iterdir():
+                _delete(item)
+            staging.rmdir()
+        except OSError as exc:
+            ui.warn(
+                f"the change is complete, but patcher could not delete its backups in {staging} "
+                f"({exc.strerror or exc}: {exc.filename}); delete that folder yourself"
+            )
+    journal.unlink(missing_ok=True)
 
 
 def _delete(path: Path) -> None:
@@ -204,107 +253,213 @@ def _delete(path: Path) -> None:
         path.unlink()
 
 
-def _read_journal(fence: Fence, staging: Path) -> list[dict[str, Any]]:
+class _Journal:
+    """A journal of ours, read and checked: what to undo, and the staging folder it used
+    (None when the run died before it made one)."""
+
+    def __init__(self, path: Path, records: list[dict[str, Any]], staging: Path | None):
+        self.path = path
+        self.records = records
+        self.staging = staging
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["op"] in ("replace", "mkdir", "remove")]
+
+    @property
+    def committed(self) -> bool:
+        return bool(self.records[-1]["op"] == "commit")
+
+
+def _read_journal(fence: Fence) -> _Journal | None:
+    path = journal_path(fence.root)
+    if not os.path.lexists(path):
+        return None
     try:
-        lines = (staging / JOURNAL).read_text(encoding="utf-8").splitlines()
+        if path.is_symlink() or not path.is_file():
+            raise _untrusted(path, "it is not a file")
+        lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise _untrusted(staging, f"its journal cannot be read ({exc})") from exc
+        raise _untrusted(path, f"it cannot be read ({exc})") from exc
     records: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
         except ValueError:
-            if number == len(lines):
+            if number == len(lines) and number > 1:
                 break  # a line cut short by the crash: its step never started
-            raise _untrusted(staging, f"journal line {number} is not JSON") from None
+            raise _untrusted(path, f"line {number} is not JSON") from None
         if not isinstance(record, dict):
-            raise _untrusted(staging, f"journal line {number} is not a record")
+            raise _untrusted(path, f"line {number} is not a record")
         records.append(record)
-    if not records or records[0] != {"op": "begin", "tool": "pyo3-patcher"}:
-        raise _untrusted(staging, "its journal does not start as ours")
-    for record in records[1:]:
+    begin = records[0] if records else {}
+    name = begin.get("staging")
+    if (
+        {k: begin.get(k) for k in _BEGIN} != _BEGIN
+        or begin.get("root") != str(fence.root)
+        or not isinstance(name, str)
+        or not _STAGING.match(name)
+    ):
+        raise _untrusted(path, "it does not start as a journal of this workspace")
+    identity = None
+    for number, record in enumerate(records[1:], 2):
         op = record.get("op")
-        if op == "commit":
+        if op == "staging" and number == 2:
+            identity = {k: record.get(k) for k in ("dev", "ino")}
             continue
-        if op not in ("replace", "mkdir", "remove") or not isinstance(record.get("path"), str):
-            raise _untrusted(staging, f"unexpected journal record {record!r}")
-        fence.check(record["path"], what="path in the journal")
-        backup = record.get("backup")
-        if backup is not None and (not isinstance(backup, str) or not _SLOT.match(backup)):
-            raise _untrusted(staging, f"unexpected backup name {backup!r}")
-    return records
+        if op == "commit" and number == len(records):
+            continue
+        if op not in ("replace", "mkdir", "remove") or identity is None:
+            raise _untrusted(path, f"unexpected record {record!r}")
+        _check_step(fence, path, record)
+    staging = fence.root / name
+    if identity is None:
+        return _Journal(path, records, None)  # died before its staging folder held anything
+    if not os.path.lexists(staging):
+        if records[-1].get("op") == "commit":
+            return _Journal(path, records, None)  # died between the two halves of the clean-up
+        raise _untrusted(path, f"its staging folder {staging} is gone")
+    if staging.is_symlink() or not staging.is_dir() or _identity(staging) != identity:
+        raise _untrusted(path, f"{staging} is not a folder this patcher run made")
+    return _Journal(path, records, staging)
 
 
-def _untrusted(staging: Path, problem: str) -> RecoveryError:
+def _check_step(fence: Fence, path: Path, record: dict[str, Any]) -> None:
+    rel = record.get("path")
+    if not isinstance(rel, str):
+        raise _untrusted(path, f"unexpected record {record!r}")
+    try:
+        fence.check(rel, what="path in the journal")
+    except ContainmentError as exc:
+        raise _untrusted(path, exc.message) from exc
+    if any(part.casefold() == ".git" for part in Path(rel).parts):
+        raise _untrusted(path, f"it names {rel}, inside a .git folder")
+    backup = record.get("backup")
+    if backup is not None and (not isinstance(backup, str) or not _SLOT.match(backup)):
+        raise _untrusted(path, f"unexpected backup name {backup!r}")
+    placed = [record.get(k) for k in ("sha256", "tree") if k in record]
+    if record["op"] == "replace" and (len(placed) != 1 or not isinstance(placed[0], str)):
+        raise _untrusted(path, f"a step does not say what it placed: {record!r}")
+
+
+def _untrusted(journal: Path, problem: str) -> RecoveryError:
     return RecoveryError(
-        f"{staging} looks like an interrupted patcher run, but {problem}",
-        hint=f"patcher will not act on it: check your files, then delete {staging} yourself",
+        f"{journal} looks like the journal of an interrupted patcher run, but {problem}",
+        hint=f"patcher will not act on it: check your files, then delete {journal} yourself",
     )
 
 
-def rollback(fence: Fence, staging: Path) -> None:
-    """Undo the journaled steps of `staging`, newest first; then remove it. Each step's undo
-    is safe to repeat, so a rollback cut short can simply run again."""
-    records = _read_journal(fence, staging)
+def rollback(fence: Fence) -> None:
+    """Undo the journaled steps of the pending change of `fence.root`, newest first; then
+    remove its staging folder and journal. Each step's undo is safe to repeat, so a rollback
+    cut short can simply run again."""
+    journal = _read_journal(fence)
+    if journal is None:
+        return
     try:
         fault_point("rollback")
-        for record in reversed(records[1:]):
-            if record["op"] != "commit":
-                _undo(fence, staging, record)
+        if journal.staging is not None:
+            for record in reversed(journal.steps):
+                _undo(fence, journal.staging, record)
+        elif not journal.committed:
+            _drop_empty_staging(fence, journal)
     except (OSError, PatcherError) as exc:
+        where = journal.staging or fence.root
         raise RecoveryError(
             f"could not roll back the interrupted change: {exc}",
-            hint=f"the originals are kept in {staging} (the journal {staging / JOURNAL} says "
-            "which file each backup belongs to); patcher retries on its next run",
+            hint=f"the originals are kept in {where} (the journal {journal.path} says which "
+            "file each backup belongs to); patcher retries on its next run",
         ) from exc
-    _clean_up(staging)
+    _clean_up(journal.staging, journal.path)
+
+
+def _drop_empty_staging(fence: Fence, journal: _Journal) -> None:
+    """A run that died between writing its journal and recording its staging folder made
+    that folder empty at most: remove it only if it is an empty folder."""
+    staging = fence.root / journal.records[0]["staging"]
+    if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
+        staging.rmdir()
+
+
+def _placed_by_us(target: Path, record: dict[str, Any]) -> bool:
+    """Whether `target` holds exactly what this step put there."""
+    if target.is_symlink():
+        return False
+    if "tree" in record:
+        return target.is_dir() and trees.digest_of(target) == record["tree"]
+    return target.is_file() and _sha256(target.read_bytes()) == str(record.get("sha256"))
 
 
 def _undo(fence: Fence, staging: Path, record: dict[str, Any]) -> None:
     target = fence.check(record["path"])
     backup = staging / record["backup"] if record.get("backup") else None
     if record["op"] == "mkdir":
-        if target.is_dir() and not any(target.iterdir()):
+        if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
             target.rmdir()
         return
+    there = os.path.lexists(target)
     if backup is not None and os.path.lexists(backup):
-        if os.path.lexists(target):
+        if there:
+            if record["op"] == "remove" or not _placed_by_us(target, record):
+                raise RecoveryError(
+                    f"{target} is not what patcher put there, so its original cannot go back",
+                    hint=f"move {target} away, then run patcher again",
+                )
             _delete(target)  # what we put there
         os.replace(backup, target)
-    elif backup is None and record["op"] == "replace" and os.path.lexists(target):
-        _delete(target)  # nothing was there before us
+    elif backup is None and record["op"] == "replace" and there:
+        if _placed_by_us(target, record):
+            _delete(target)  # nothing was there before us
+        else:
+            ui.warn(f"left {target} as it is: it is not what the interrupted run wrote there")
     # a backup that was named but never made: the original never moved
 
 
 def leftovers(root: Path) -> Iterator[Path]:
-    """Staging areas (finished or not) that earlier runs left in `root`."""
-    staging = root / STAGING_NAME
-    if os.path.lexists(staging):
-        yield staging
-    yield from sorted(root.glob(_PENDING_PREFIX + "*"))
+    """What an interrupted run left for `root`: its journal, and staging folders."""
+    journal = journal_path(root)
+    if os.path.lexists(journal):
+        yield journal
+    yield from sorted(p for p in root.glob(STAGING_NAME + "-*") if _STAGING.match(p.name))
+
+
+def strangers(root: Path) -> list[Path]:
+    """`.pyo3-patcher-txn*` entries of the checkout that no journal of ours names: a folder
+    a repository brought, or one an older patcher left. Never acted on."""
+    named = None
+    journal = journal_path(root)
+    if os.path.lexists(journal):
+        try:
+            first = journal.read_text(encoding="utf-8").splitlines()[0]
+            named = json.loads(first).get("staging")
+        except (OSError, ValueError, IndexError, AttributeError):
+            named = None
+    return sorted(p for p in root.glob(STAGING_NAME + "*") if p.name != named)
+
+
+def warn_strangers(root: Path) -> None:
+    for path in strangers(root):
+        ui.warn(
+            f"{path} was not made by a patcher run on this machine (a repository can carry "
+            "such a folder): patcher leaves it alone; delete it if it is not yours"
+        )
+
+
+def pending(root: Path) -> Path | None:
+    """The journal of an interrupted run on `root`, if there is one (reading nothing else)."""
+    journal = journal_path(root)
+    return journal if os.path.lexists(journal) else None
 
 
 def recover(fence: Fence) -> list[str]:
-    """Roll back (or finish) what interrupted runs left; returns what was done, to tell."""
-    done = []
-    for staging in leftovers(fence.root):
-        if staging.name.startswith(_PENDING_PREFIX):
-            # cut short before it held anything but the opening journal line
-            contents = {p.name for p in staging.iterdir()} if staging.is_dir() else {"?"}
-            if staging.is_symlink() or not contents <= {JOURNAL}:
-                raise _untrusted(staging, "it holds files patcher did not put there")
-            _delete(staging)
-            continue
-        if staging.is_symlink() or not staging.is_dir():
-            raise _untrusted(staging, "it is not a folder")
-        try:
-            records = _read_journal(fence, staging)
-        except ContainmentError as exc:
-            raise _untrusted(staging, exc.message) from exc
-        if records[-1].get("op") == "commit":
-            _clean_up(staging)
-            done.append("finished the clean-up of an interrupted patcher run")
-        else:
-            rollback(fence, staging)
-            done.append(f"rolled back an interrupted patcher run ({len(records) - 1} steps)")
-    return done
+    """Roll back (or finish) what an interrupted run on this machine left; returns what was
+    done, to tell. Folders in the checkout that no journal of ours names are left alone."""
+    warn_strangers(fence.root)
+    journal = _read_journal(fence)
+    if journal is None:
+        return []
+    if journal.committed:
+        _clean_up(journal.staging, journal.path)
+        return ["finished the clean-up of an interrupted patcher run"]
+    rollback(fence)
+    return [f"rolled back an interrupted patcher run ({len(journal.steps)} steps)"]

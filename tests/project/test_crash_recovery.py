@@ -79,8 +79,13 @@ def test_kill_9_at_each_step_of_apply_then_the_next_run_recovers(tmp_path: Path,
         env={"PYO3_PATCHER_FAULT": step, "PYO3_PATCHER_FAULT_KIND": "kill"},
     )
     assert killed.returncode == -9
-    assert (project / ".pyo3-patcher-txn").is_dir()
-    verify = run_patcher("verify", "--project", project)  # any command recovers first
-    assert "rolled back an interrupted patcher run" in verify.stderr
-    assert verify.returncode == 7  # not applied: the kill came before the commit
+    assert list(project.glob(".pyo3-patcher-txn-*"))
+    killed_state = snapshot(project)
+    # verify writes nothing: it says an interrupted run is pending and leaves it
+    verify = run_patcher("verify", "--project", project)
+    assert verify.returncode == 3 and "patcher apply" in verify.stderr, verify.stderr
+    assert snapshot(project) == killed_state
+    remove = run_patcher("remove", "--project", project)  # a writing command recovers first
+    assert "rolled back an interrupted patcher run" in remove.stderr
+    assert remove.returncode == 0  # not applied: the kill came before the commit
     assert snapshot(project) == before  # bytes and mtimes

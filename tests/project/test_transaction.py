@@ -72,11 +72,7 @@ def test_a_finished_transaction_killed_during_its_clean_up_is_finished(tmp_path:
     assert _child(root, "", "error") == 0
     after = snapshot(root)
     # the state a kill between the commit line and the end of the clean-up leaves
-    staging = root / transaction.STAGING_NAME
-    staging.mkdir()
-    (staging / transaction.JOURNAL).write_text(
-        '{"op": "begin", "tool": "pyo3-patcher"}\n{"op": "commit"}\n', encoding="utf-8"
-    )
+    staging = _journal(root, {"op": "commit"})
     (staging / "001-backup-old.txt").write_text("stale backup\n", encoding="utf-8")
     assert transaction.recover(Fence(root)) == [
         "finished the clean-up of an interrupted patcher run"
@@ -117,22 +113,33 @@ def test_a_rollback_that_fails_keeps_the_backups_and_names_them(tmp_path: Path) 
         check=False,
     )
     assert result.returncode == 3, result.stderr
-    staging = root / transaction.STAGING_NAME
+    (staging,) = root.glob(transaction.STAGING_NAME + "-*")
     assert str(staging) in result.stdout and "retries" in result.stdout
-    assert (staging / transaction.JOURNAL).is_file()
+    assert transaction.journal_path(root).is_file()
     backups = [p.name for p in staging.iterdir() if "backup" in p.name]
     assert backups  # the originals are still there
     assert transaction.recover(Fence(root))  # the next run, without the fault, finishes it
     assert snapshot(root) == before
 
 
-def _journal(root: Path, *records: dict[str, object]) -> Path:
-    staging = root / transaction.STAGING_NAME
-    staging.mkdir()
-    lines = [{"op": "begin", "tool": "pyo3-patcher"}, *records]
-    (staging / transaction.JOURNAL).write_text(
-        "".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8"
-    )
+def _journal(root: Path, *records: dict[str, object], link_to: Path | None = None) -> Path:
+    """A journal where patcher keeps its own (the cache), naming a staging folder in `root`
+    (or a link there to `link_to`)."""
+    root = Path(os.path.realpath(root))
+    staging = root / (transaction.STAGING_NAME + "-0123456789abcdef")
+    if link_to is None:
+        staging.mkdir()
+    else:
+        staging.symlink_to(link_to)
+    st = staging.stat()
+    lines = [
+        {"op": "begin", "tool": "pyo3-patcher", "root": str(root), "staging": staging.name},
+        {"op": "staging", "dev": st.st_dev, "ino": st.st_ino},
+        *records,
+    ]
+    journal = transaction.journal_path(root)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
     return staging
 
 
@@ -153,18 +160,19 @@ def test_a_journal_that_is_not_to_be_trusted_is_left_alone(
     outside.write_text("not patcher's\n", encoding="utf-8")
     staging = _journal(root, bad)
     before = snapshot(tmp_path)
-    with pytest.raises(RecoveryError, match="looks like an interrupted patcher run") as caught:
+    with pytest.raises(RecoveryError, match="looks like the journal of an interrupted") as caught:
         transaction.recover(Fence(root))
     assert caught.value.exit_code == 3
     assert snapshot(tmp_path) == before
     assert staging.is_dir()
+    assert transaction.journal_path(root).is_file()
 
 
 def test_a_staging_area_through_a_symbolic_link_is_refused(tmp_path: Path) -> None:
     root = _project(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (root / transaction.STAGING_NAME).symlink_to(elsewhere)
+    _journal(root, link_to=elsewhere)
     with pytest.raises(RecoveryError, match="not a folder"):
         transaction.recover(Fence(root))
 
