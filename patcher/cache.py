@@ -36,6 +36,7 @@ _CACHEDIR_TAG = (
     "# This file is a cache directory tag created by pyo3-patcher.\n"
     "# For information about cache directory tags, see https://bford.info/cachedir/\n"
 )
+_TAG_SIGNATURE = _CACHEDIR_TAG.split("\n", 1)[0].encode()
 
 
 def _cache_error(path: Path, exc: OSError) -> CacheError:
@@ -95,13 +96,46 @@ def root() -> Path:
             )
         path.mkdir(parents=True, exist_ok=True)
         tag = path / "CACHEDIR.TAG"
-        if not tag.is_file() or tag.read_text(encoding="utf-8", errors="replace") != _CACHEDIR_TAG:
+        if os.path.lexists(tag):
+            # another tool's tag is as good as ours; anything else there is not ours to
+            # replace (the directory may be one the user named for something else)
+            if tag.is_symlink() or not tag.is_file() or not _is_a_tag(tag):
+                raise CacheError(
+                    f"{tag} is not a cache directory tag, so {path} does not look like a "
+                    "cache patcher may fill",
+                    hint="point PYO3_PATCHER_CACHE_DIR at a directory of its own (patcher "
+                    "creates it), or move that CACHEDIR.TAG away",
+                )
+        else:
             tmp = path / f".CACHEDIR.TAG.{os.getpid()}"
             tmp.write_text(_CACHEDIR_TAG, encoding="utf-8")
-            if tag.is_dir() and not tag.is_symlink():
-                shutil.rmtree(tag)
             os.replace(tmp, tag)
     return path
+
+
+def _is_a_tag(tag: Path) -> bool:
+    with tag.open("rb") as f:
+        return f.read(len(_TAG_SIGNATURE)) == _TAG_SIGNATURE
+
+
+def _no_links(path: Path) -> None:
+    """Refuse a path of the cache reached through a symbolic link below the cache root: a
+    link (to anywhere) would carry our writes, and the deletion of a stale entry, outside."""
+    base = root()
+    try:
+        rel = path.relative_to(base)
+    except ValueError:
+        return  # not below the cache root: not a path the cache hands out
+    current = base
+    for part in rel.parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise CacheError(
+                f"the cache folder {current} is a symbolic link; patcher does not follow links "
+                "in its cache",
+                hint=f"delete the link {current} (patcher makes the folder again), or point "
+                "PYO3_PATCHER_CACHE_DIR at another directory",
+            )
 
 
 @contextlib.contextmanager
@@ -109,8 +143,10 @@ def exclusive(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the file lock that guards `path` (a sibling `<name>.lock` file); tell the user
     when another process holds it and we wait."""
     lock_file = path.with_name(path.name + ".lock")
+    _no_links(path)
     with writing(lock_file):
         path.parent.mkdir(parents=True, exist_ok=True)
+        _no_links(path)  # also when the folders were just made by someone else
         if lock_file.is_dir() and not lock_file.is_symlink():
             shutil.rmtree(lock_file)  # a folder where our lock file belongs
     lock = filelock.FileLock(str(lock_file))
@@ -183,6 +219,7 @@ def made(found: T | None, entry: Path) -> T:
 
 def remove(path: Path) -> None:
     """Delete a file, link or folder of the cache, never following a link out of it."""
+    _no_links(path)
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.is_dir():
@@ -195,6 +232,7 @@ def building(final: Path) -> Iterator[Path]:
 
     Call under `exclusive(final)` after re-checking that `final` is still missing.
     """
+    _no_links(final)
     with writing(final.parent):
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))

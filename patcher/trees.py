@@ -26,12 +26,22 @@ def file_digests(root: Path) -> dict[str, str]:
             if name in IGNORED_NAMES:
                 continue
             path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
+            rel = _printable(path.relative_to(root).as_posix())
             if path.is_symlink():
-                digests[rel] = "symlink:" + os.readlink(path)
+                digests[rel] = "symlink:" + _printable(os.readlink(path))
                 continue
             digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
+
+
+def _printable(name: str) -> str:
+    """A file name as text that can be hashed, printed and written as JSON: a name that is
+    not UTF-8 (no release has one; a hand-made tree may) keeps its bytes as `\\xNN` escapes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return name
 
 
 def tree_digest(digests: dict[str, str]) -> str:

@@ -179,6 +179,7 @@ def plan_apply(
         replaced=edit.ours.replaced,
         created_dirs=created_dirs,
     )
+    vendor.refuse_foreign_root_files(root, vendor_dir)
     files = [
         change
         for rel, data in vendor.root_files(vendor_dir).items()

@@ -75,6 +75,9 @@ def check_relative(value: str, *, what: str) -> str:
             problem = "is absolute"
         elif any(part in (".", "..") for part in value.split("/")) or "" in value.split("/"):
             problem = "is not a normalized relative path (no `.`, `..` or empty parts)"
+        elif any(part.casefold() == ".git" for part in value.split("/")):
+            # git's own folder: hooks and config there run commands; never ours to write
+            problem = "lies in a .git folder"
     if problem is not None:
         raise ProjectError(
             f"{what} {value!r} {problem}",

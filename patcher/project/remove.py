@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from patcher import ui
-from patcher.errors import ExternalError
+from patcher.errors import ExternalError, ProjectError
 from patcher.project import cargolock, manifest, plan, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.plan import FileChange, Plan, TreeChange
@@ -50,6 +50,7 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
         if not vendor.is_ours(tree, crate, record.pyo3_version, record):
             raise vendor.not_ours(tree, root)
         changes.append(TreeChange(crate, rel, None))
+    _refuse_other_trees(project, record, {c.rel for c in changes})
     text = manifest.remove_entries(inputs.manifest.text, record.ours)
     files = []
     for rel, data in vendor.root_files(record.vendor_dir).items():
@@ -74,6 +75,26 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
         record=FileChange(record_rel, project.record_file.read_bytes(), None),
         rmdirs=(record.vendor_dir, *reversed(record.created_dirs)),
     ), text
+
+
+def _refuse_other_trees(project: Project, record: Record, removing: set[str]) -> None:
+    """A vendored tree of ours that the record does not name (a record edited by hand, or
+    brought back from another commit, naming another release): removing by the record would
+    leave the project patched and forget it. Refuse, and say how to bring them in line."""
+    folder = project.workspace_root / record.vendor_dir
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for tree in sorted(folder.iterdir()):
+        rel = f"{record.vendor_dir}/{tree.name}"
+        if rel in removing or tree.is_symlink() or not (tree / vendor.MARKER).is_file():
+            continue
+        raise ProjectError(
+            f"{rel} is a tree patcher vendored, but {project.record_file.name} names pyo3 "
+            f"{record.pyo3_version}, another release: the record does not match the trees",
+            hint=f"bring back the {project.record_file.name} that was written with the trees "
+            f"(e.g. `git checkout -- {project.record_file.name}`), then run `patcher remove` "
+            "again",
+        )
 
 
 def stage(the_plan: Plan, inputs: Inputs, manifest_text: str, *, offline: bool) -> Plan:
