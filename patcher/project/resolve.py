@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -103,16 +104,32 @@ def resolve(
             pkg["manifest_path"] = str(shadow.to_project(Path(pkg["manifest_path"])))
             for target in pkg.get("targets", []):
                 target["src_path"] = str(shadow.to_project(Path(target["src_path"])))
-    problems = [
-        line.strip()
-        for line in stderr.splitlines()
-        if cargo.NOT_USED_MARKER in line and any(f"`{name} v" in line for name in trees)
+    problems = _not_used(stderr, trees)
+    problems += [
+        p.replace(f"from {_CRATES_IO}", "from crates.io") for p in pyo3_outside(data, trees)
     ]
-    problems += pyo3_outside(data, trees)
     if new_lock is not None and lock is not None:
         # cargo writes LF without a byte-order mark; keep the file's own conventions
         new_lock = lock.encode(textfile.decode(lock.path, new_lock).text)
     return Resolution(new_lock, tuple(problems), data)
+
+
+_NOT_USED = re.compile(r"patch `(\S+) v(\S+) ")
+_CRATES_IO = "registry+https://github.com/rust-lang/crates.io-index"
+
+
+def _not_used(stderr: str, trees: Mapping[str, Path]) -> list[str]:
+    """cargo's "patch ... was not used" warnings for our entries, as one short line: cargo's
+    own name each crate with the full path of its tree (1,500 characters for five)."""
+    unused: dict[str, list[str]] = {}
+    for line in stderr.splitlines():
+        found = _NOT_USED.search(line)
+        if cargo.NOT_USED_MARKER in line and found and found.group(1) in trees:
+            unused.setdefault(found.group(2), []).append(found.group(1))
+    return [
+        f"cargo does not use the [patch] entries for {', '.join(sorted(names))} {version}"
+        for version, names in sorted(unused.items())
+    ]
 
 
 def pyo3_outside(metadata: dict[str, Any], trees: Mapping[str, Path]) -> list[str]:

@@ -158,3 +158,21 @@ def test_apply_refuses_to_discard_edits_in_vendored_trees_without_force(
     assert "your edits of 1 vendored files are replaced" in forced.stdout
     original = applied_template / ".pyo3-patcher" / "pyo3-ffi-0.28.3" / "src" / "lib.rs"
     assert edited.read_bytes() == original.read_bytes()
+
+
+def test_verify_says_in_one_short_line_why_cargo_does_not_use_the_trees(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(applied_template, project, symlinks=True)
+    manifest = project / "Cargo.toml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace('pyo3 = "0.28.3"', 'pyo3 = "=0.28.2"'), encoding="utf-8")
+    # what the user's next cargo command does: the lock moves to the registry's 0.28.2
+    subprocess.run(["cargo", "update", "-p", "pyo3"], cwd=project, check=True, capture_output=True)
+    result = run_patcher("verify", "--project", project)
+    assert result.returncode == 7, result.stdout
+    (line,) = (x for x in result.stdout.splitlines() if x.startswith("FAIL cargo resolves"))
+    assert "does not use the [patch] entries for pyo3, pyo3-build-config, pyo3-ffi" in line
+    assert "pyo3 0.28.2 from crates.io" in line
+    assert str(project) not in line and len(line) < 400
