@@ -354,16 +354,14 @@ def users_folder_in_place_of_ours(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
-def cache_with_damaged_metadata(tmp: Path, p: Path) -> dict[str, str]:
+def damaged_crate_in_the_cache(tmp: Path, p: Path) -> dict[str, str]:
     cache = tmp / "c"
     result = run_patcher(
         "apply", "--project", p, "--dry-run", env={"PYO3_PATCHER_CACHE_DIR": str(cache)}
     )
     assert result.returncode == 0, result.stderr
-    (meta,) = cache.glob("pristine/pyo3-0.28.3-*/source.json")
-    meta.write_text('{"origin": "crates.io"', encoding="utf-8")
-    (patched,) = cache.glob("patched/pyo3-0.28.3-*/patched.json")
-    patched.write_text('{"outcome": "patched"}', encoding="utf-8")
+    (crate,) = cache.glob("crates/pyo3-0.28.3/pyo3-0.28.3.crate")
+    crate.write_bytes(b"not a crate")
     return {"PYO3_PATCHER_CACHE_DIR": str(cache)}
 
 
@@ -482,7 +480,9 @@ CASES: dict[str, Case] = {
     "a folder of the user's in place of ours (remove)": Case(
         users_folder_in_place_of_ours, 3, "did not make it", "remove", applied=True
     ),
-    "cache with damaged metadata": Case(cache_with_damaged_metadata, 0, "damaged metadata"),
+    "a damaged crate in the cache": Case(
+        damaged_crate_in_the_cache, 0, "does not match the crates.io checksum"
+    ),
     "cache path is a file": Case(cache_path_is_a_file, 10, "not a directory"),
     "read-only cache": Case(read_only_cache, 10, "cannot write the cache"),
     "full cache disk": Case(full_cache, 10, "No space left"),
@@ -575,30 +575,41 @@ def test_moved_tag(tmp_path: Path) -> None:
     _record("a moved upstream tag", "apply", 4, _normalize(said, tmp_path))
 
 
-def test_cached_tree_with_a_wrong_digest_is_fetched_again(tmp_path: Path) -> None:
+def test_a_cached_crate_changed_with_its_record_is_fetched_again(tmp_path: Path) -> None:
+    """The cache does not vouch for itself: a crate's content is checked against the
+    crates.io checksum the pin ships, not against anything the cache holds."""
+    import tarfile
+
     cache = tmp_path / "cache"
     env = {"PYO3_PATCHER_CACHE_DIR": str(cache)}
     project = copy_example(tmp_path)
     assert run_patcher("apply", "--project", project, "--dry-run", env=env).returncode == 0
-    (impl,) = cache.glob("pristine/pyo3-0.28.3-*/pyo3-build-config/src/impl_.rs")
-    impl.write_text("// tampered\n", encoding="utf-8")
+    (crate,) = cache.glob("crates/pyo3-build-config-0.28.3/*.crate")
+    work = tmp_path / "work"
+    with tarfile.open(crate) as tar:
+        tar.extractall(work, filter="data")
+    top = work / "pyo3-build-config-0.28.3"
+    (top / "src" / "impl_.rs").write_text("// tampered\n", encoding="utf-8")
+    with tarfile.open(crate, "w:gz") as tar:
+        tar.add(top, arcname=top.name)
     result = run_patcher("apply", "--project", project, env=env)
     assert result.returncode == 0, result.stderr
-    assert "does not match its digest; fetching again" in result.stderr
+    assert "does not match the crates.io checksum; fetching it again" in result.stderr
     vendored = project / ".pyo3-patcher" / "pyo3-build-config-0.28.3" / "src" / "impl_.rs"
     assert "PYO3_BASE_PYTHON" in vendored.read_text(encoding="utf-8")
     _record(
-        "cached tree with a wrong digest",
+        "a cached crate changed",
         "apply",
         0,
-        "warning: cached pyo3-build-config 0.28.3 does not match its digest; fetching again",
+        "warning: cache entry pyo3-build-config-0.28.3 does not match the crates.io checksum; "
+        "fetching it again",
     )
 
 
 EXTRAS = {
     "project path with spaces and non-ASCII": ("apply", 0),
     "a moved upstream tag": ("apply", 4),
-    "cached tree with a wrong digest": ("apply", 0),
+    "a cached crate changed": ("apply", 0),
 }
 
 
