@@ -8,14 +8,16 @@ environment `patcher env` prints (the patched maturin).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from patcher import frontends, proc, resources
+from patcher import frontends, proc, resources, ui
 from patcher.project import apply, builds
 from patcher.project.discovery import discover
 from patcher.upstreams.pyo3 import CRATES
@@ -62,17 +64,58 @@ def prepare(example: Path, project: Path, *, patched: bool) -> dict[str, str]:
     return patched_env(project)
 
 
+@contextlib.contextmanager
+def _step(number: int, what: str) -> Iterator[None]:
+    """One step of the demo, said when it starts and when it ends: each takes from seconds to
+    a minute, and the demo takes minutes in all."""
+    ui.say(f"[{number}/{STEPS}] {what}...")
+    start = time.monotonic()
+    yield
+    ui.say(f"[{number}/{STEPS}] done in {time.monotonic() - start:.1f} s")
+
+
+STEPS = 5
+
+
 def _one(label: str, example: Path, work: Path) -> BuildResult:
     project = work / label
-    env = prepare(example, project, patched=label == "patched")
-    first, _ = isolated_build(project, work / f"{label}-job-1", work / "dist", env)
-    second, log = isolated_build(project, work / f"{label}-job-2", work / "dist", env)
+    if label == "patched":  # steps 3 to 5
+        with _step(3, "patched: `patcher apply` on a copy of the example, and the patched maturin"):
+            env = prepare(example, project, patched=True)
+        number = 4
+    else:  # steps 1 and 2; copying takes no time
+        env = prepare(example, project, patched=False)
+        number = 1
+    with _step(number, f"{label}: first isolated build (`pip wheel .` from a fresh venv)"):
+        first, _ = isolated_build(project, work / f"{label}-job-1", work / "dist", env)
+    with _step(number + 1, f"{label}: second isolated build (from another fresh venv)"):
+        second, log = isolated_build(project, work / f"{label}-job-2", work / "dist", env)
     return BuildResult(label, first, second, recompiled(log))
 
 
 def run_demo(example: Path = EXAMPLE_DIR) -> list[BuildResult]:
     with tempfile.TemporaryDirectory(prefix="patcher-demo-") as tmp:
         return [_one(label, example, Path(tmp)) for label in ("unpatched", "patched")]
+
+
+def conclusion(results: list[BuildResult]) -> str:
+    """The sentence that says what the table means."""
+    by_label = {r.label: r for r in results}
+    before, after = by_label["unpatched"], by_label["patched"]
+
+    def crates(r: BuildResult) -> str:
+        return f"{len(r.recompiled)} pyo3 crates recompiled" if r.recompiled else "none"
+
+    saved = before.second_s - after.second_s
+    verdict = (
+        f"patcher saved {saved:.1f} s per build"
+        if saved > 0 and not after.recompiled
+        else "patcher saved nothing here: see `patcher doctor`"
+    )
+    return (
+        f"The second isolated build took {before.second_s:.1f} s unpatched "
+        f"({crates(before)}) and {after.second_s:.1f} s patched ({crates(after)}): {verdict}.\n"
+    )
 
 
 def render(results: list[BuildResult]) -> str:
@@ -85,4 +128,4 @@ def render(results: list[BuildResult]) -> str:
         lines.append(
             f"| {r.label} | {r.first_s:.1f} | {r.second_s:.1f} | {len(r.recompiled)}: {crates} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + conclusion(results)

@@ -23,6 +23,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ui.say("building the example unpatched, then patched (each twice, from two venvs)...")
+    ui.say(
+        "demo: building the example unpatched, then patched, twice each from a fresh venv, as "
+        "two CI jobs would (a few minutes; the first build of each is cold)"
+    )
     sys.stdout.write(demo.render(demo.run_demo(args.example)))
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from helpers import copy_example, run_patcher, snapshot
 
-from patcher import cli
+from patcher import cli, demo
 
 
 def test_a_typo_gets_did_you_mean() -> None:
@@ -176,3 +176,16 @@ def test_verify_says_in_one_short_line_why_cargo_does_not_use_the_trees(
     assert "does not use the [patch] entries for pyo3, pyo3-build-config, pyo3-ffi" in line
     assert "pyo3 0.28.2 from crates.io" in line
     assert str(project) not in line and len(line) < 400
+
+
+def test_the_demo_ends_with_a_sentence_that_says_what_the_table_means() -> None:
+    results = [
+        demo.BuildResult("unpatched", 25.1, 23.7, ("pyo3", "pyo3-ffi")),
+        demo.BuildResult("patched", 25.3, 4.4, ()),
+    ]
+    assert demo.render(results).endswith(
+        "\n\nThe second isolated build took 23.7 s unpatched (2 pyo3 crates recompiled) and "
+        "4.4 s patched (none): patcher saved 19.3 s per build.\n"
+    )
+    worse = [results[0], demo.BuildResult("patched", 25.3, 23.0, ("pyo3",))]
+    assert "patcher saved nothing here: see `patcher doctor`" in demo.render(worse)
