@@ -105,8 +105,10 @@ def test_too_long_paths_get_one_short_error(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "File name too long" in result.stderr
     assert "move the project (or PYO3_PATCHER_CACHE_DIR) to a shorter path" in result.stderr
-    # one path and a count, not one line per file
-    assert len(result.stderr) < 2 * 4096 and result.stderr.count("\n") == 2
+    # one path and a count, not copytree's list of every file
+    said = [line for line in result.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+    assert len(said) == 2 and len(said[0]) < 4096 + 200
+    assert result.stderr.count("File name too long") == 1
     assert snapshot(project) == before
     shutil.rmtree(tmp_path / ("d" * 200))
 
