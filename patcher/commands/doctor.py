@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patcher import ui
+from patcher import cicache, ui
 from patcher.commands.apply import add_project_arg
 from patcher.project import doctor
 
@@ -14,11 +14,13 @@ from patcher.project import doctor
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "doctor",
-        help="build twice as an isolated frontend does and say why the second build recompiles",
-        description="Build the project twice the way a PEP 517 frontend does in CI (fresh build "
-        "environments, one target dir), read cargo's fingerprint log of the second build, and "
-        "say for each recompiled crate why, whether patcher fixes it, and what it costs. "
-        "Builds a copy of the workspace: the project is not changed.",
+        help="build as two CI jobs do and say why the second one recompiles",
+        description="Build the project the way CI does: two jobs, each a fresh checkout at the "
+        "same path and a fresh PEP 517 build environment, job 2 with the target/ job 1 left "
+        "(saved and restored by rust-cache, its cleaning emulated, or by a plain tar cache). "
+        "Read cargo's fingerprint log of job 2 and say for each recompiled crate why, whether "
+        "patcher fixes it, and what it costs. Builds copies of the workspace in a scratch "
+        "folder: the project is not changed.",
     )
     add_project_arg(parser)
     parser.add_argument(
@@ -31,17 +33,34 @@ def register(sub: Any) -> None:
         "--target-dir",
         type=Path,
         metavar="DIR",
-        help="build in this target dir, updating it (default: a temporary one, so the first "
-        "build is cold)",
+        help="both jobs build in this target dir, updating it in place (a self-hosted "
+        "runner's); default: each job's own target/, carried by --cache",
+    )
+    parser.add_argument(
+        "--cache",
+        choices=doctor.CACHE_CHOICES,
+        default="rust-cache",
+        help="how target/ travels from job 1 to job 2: Swatinem/rust-cache (its cleaning "
+        f"emulated from {cicache.RUST_CACHE_VERSION}; the default), a plain tar cache "
+        "(actions/cache), or none: both builds in one checkout, as on a developer's machine",
+    )
+    parser.add_argument(
+        "--ci-mode",
+        choices=doctor.CI_MODES,
+        default="auto",
+        help="whether the jobs of a patched project run `patcher env --ci` (auto: as the "
+        "project's GitHub workflows do; docs/ci.md's recipe when none runs `patcher env`)",
     )
     parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = doctor.plan(args.project, args.frontend, args.target_dir)
+    plan = doctor.plan(
+        args.project, args.frontend, args.target_dir, cache=args.cache, ci_mode=args.ci_mode
+    )
     ui.say(
-        f"doctor: building {plan.project} twice with {plan.frontend} "
+        f"doctor: building {plan.project} as two CI jobs with {plan.frontend} "
         + ("(patched: the patched maturin)" if plan.patched else "(not patched)")
     )
     diagnosis = doctor.run(plan)

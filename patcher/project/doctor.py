@@ -1,16 +1,19 @@
-"""Why is the second isolated build not warm, and what does it cost? (`patcher doctor`)
+"""Why is the second isolated build not warm in CI, and what does it cost? (`patcher doctor`)
 
-We build the project twice the way a PEP 517 frontend does in CI (two fresh build
-environments, one target dir), with cargo's fingerprint log on, and read from the second
-build which crates cargo recompiled and the first cause it gives for each (cargolog.py).
+We build the project the way CI does: two jobs, each on a fresh copy of the workspace at the
+same path (a fresh checkout: every file with the current time), each with a fresh build
+environment of a PEP 517 frontend, job 2 with the target/ job 1 left, saved and restored
+(mtimes kept) by a CI cache: Swatinem/rust-cache, whose cleaning before the save is emulated
+(patcher/cicache.py), or a plain tar cache. A patched project runs `patcher env --ci` in each
+job as docs/ci.md's recipe does, unless its workflows run `patcher env` without it (or
+`--ci-mode off` says so). cargo's fingerprint log of job 2 says which crates it recompiled and
+the first cause of each (cargolog.py); artifacts the cache dropped are named as such.
 
-Both builds run on a scratch copy of the workspace with their own target dir, so nothing of
-the project changes: cargo would otherwise write a Cargo.lock into a project that keeps none,
-build scripts may write into the source tree, and the fingerprints our builds leave in the
-project's target/ (made with the frontend's venv, not the user's usual environment) would make
-the user's next build recompile. We do not copy the project's target/ (often gigabytes): the
-first build starts cold, and only the second one is judged. `--target-dir` names a target dir
-to use instead (a CI cache, say), which is then updated in place.
+The jobs run in a scratch folder, so nothing of the project changes: no Cargo.lock appears in a
+project that keeps none, build scripts may write where they like, and the project's target/
+keeps the fingerprints of the user's own builds. Job 1 starts cold and is not judged.
+`--target-dir` names a target dir the two jobs share in place instead (a self-hosted runner's),
+which is then updated.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -27,11 +31,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from patcher import cargo, cargolog, frontends, proc, ui
+from patcher import cargo, cargolog, cicache, frontends, git, proc, ui
 from patcher.cargolog import BuildLog, Cause, StaleUnit
 from patcher.errors import ExternalError, ProjectError, UsageError
-from patcher.project import builds, record
-from patcher.project.discovery import opened
+from patcher.project import builds, ci, record, resolve
+from patcher.project.discovery import discover, opened
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 SCHEMA = 1
@@ -52,7 +56,17 @@ _NOT_COPIED = (
     ".pytest_cache",
     ".ruff_cache",
 )
-APPLY_AND_ENV = "patcher apply + patcher env"
+APPLY_AND_ENV = "patcher apply + patcher env --ci"
+CI_ENV = "patcher env --ci"
+CI_MODES = ("auto", "on", "off")
+# "none": both builds in one checkout, its target/ kept in place: a developer's machine
+ONE_CHECKOUT = "none"
+CACHE_CHOICES = (*cicache.CACHES, ONE_CHECKOUT)
+CACHE_DROPPED = "cache-dropped"  # our kind of cause: cargo only sees that the build is gone
+CHECKOUT = "checkout"  # the category of the project's own crates rebuilt for a fresh checkout
+# a workflow line that runs `patcher env`, and whether it asks for CI mode
+_ENV_STEP = re.compile(r"patcher\s+env\b[^\n]*")
+_OUR_ACTION = re.compile(r"uses:\s*\S*pyo3-patcher@")
 # causes a fresh build environment gives every time, and which a patched pyo3 removes
 _FIXED_BY_PATCH = {"PYO3_PYTHON"}
 # set by maturin but not by plain cargo or rust-analyzer: they differ between those builds
@@ -66,8 +80,11 @@ class Plan:
     frontend: str
     patched: bool  # the project has our [patch] entries: its builds get the patched maturin
     maturin: str | None  # the patched maturin's version, when patched
-    target_dir: Path | None  # None: a temporary one
+    target_dir: Path | None  # None: each job's target/, carried by the CI cache
     environment: Mapping[str, str]  # added to the builds' environment
+    cache: str = "rust-cache"  # how target/ travels from job 1 to job 2 (cicache.CACHES)
+    ci_mode: bool = True  # a patched project runs `patcher env --ci` in each job
+    ci_mode_why: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +125,10 @@ class Diagnosis:
     plan: Plan
     build_seconds: tuple[float, float]
     findings: tuple[Finding, ...]
+    dropped: tuple[str, ...] = ()  # packages whose artifacts the CI cache did not keep
+    # the project's own crates, recompiled because a fresh checkout gives their files new
+    # mtimes: every CI job does that, and it is not a finding
+    checkout: tuple[str, ...] = ()
 
     @property
     def warm(self) -> bool:
@@ -122,11 +143,15 @@ class Diagnosis:
 
     @property
     def fix_command(self) -> str:
-        return "`patcher verify`" if self.plan.patched else "`patcher apply` + `patcher env`"
+        if not self.plan.patched:
+            return "`patcher apply` + `patcher env --ci`"
+        return "`patcher verify`" if self.plan.ci_mode else "`patcher env --ci` in CI"
 
     def verdict(self) -> str:
         if self.warm:
-            return "the second build is warm: cargo recompiled no crate"
+            return "the second build is warm: cargo recompiled no crate" + (
+                " but the project's own" if self.checkout else ""
+            )
         fixed = self.count("patcher")
         parts = [] if self.plan.patched else [f"{fixed} fixed by {self.fix_command}"]
         parts.append(f"{self.count('own')} in your own build scripts")
@@ -162,6 +187,13 @@ class Diagnosis:
             "patched": plan.patched,
             "maturin": plan.maturin,
             "target_dir": None if plan.target_dir is None else str(plan.target_dir),
+            "ci": {
+                "cache": None if plan.target_dir is not None else plan.cache,
+                "ci_mode": plan.ci_mode,
+                "ci_mode_why": plan.ci_mode_why,
+                "dropped_by_cache": list(self.dropped),
+                "own_crates_of_the_checkout": list(self.checkout),
+            },
             "builds": [{"seconds": round(s, 2)} for s in self.build_seconds],
             "warm": self.warm,
             "crates": [f.as_json() for f in self.findings],
@@ -181,11 +213,22 @@ class Diagnosis:
         plan = self.plan
         first, second = self.build_seconds
         state = f"patched, maturin {plan.maturin}" if plan.patched else "not patched"
-        target = "temporary target dir" if plan.target_dir is None else f"{plan.target_dir}"
+        target = (
+            "one checkout, its target/ kept"
+            if plan.cache == ONE_CHECKOUT
+            else f"target/ saved and restored by {plan.cache}"
+            if plan.target_dir is None
+            else f"target dir {plan.target_dir} kept in place"
+        )
+        mode = ""
+        if plan.patched:
+            mode = f"; {CI_ENV} " + ("in each job" if plan.ci_mode else "not run")
+            mode += f" ({plan.ci_mode_why})" if plan.ci_mode_why else ""
         lines = [
             f"project: {plan.project} ({state})",
-            f"builds: {plan.frontend}, two fresh build environments, {target}: "
-            f"first {first:.1f} s, second {second:.1f} s",
+            f"builds: two CI jobs with {plan.frontend}, each a fresh checkout at one path and a "
+            f"fresh build environment, {target}{mode}: "
+            f"job 1 {first:.1f} s, job 2 {second:.1f} s",
             "",
         ]
         if self.findings:
@@ -200,19 +243,41 @@ class Diagnosis:
                     f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>7}"
                 )
             lines.append("")
+        if self.checkout:
+            own = ", ".join(self.checkout)
+            lines.append(f"compiled in every job, as a fresh checkout's sources are: {own}")
         lines.append(f"verdict: {self.verdict()}")
         for item in self.advice():
             lines.append(f"  - {item}")
         return "\n".join(lines) + "\n"
 
 
-def plan(directory: Path, frontend: str, target_dir: Path | None) -> Plan:
-    """What doctor will build, and how; fetches the patched maturin of a patched project."""
+def plan(
+    directory: Path,
+    frontend: str,
+    target_dir: Path | None,
+    *,
+    cache: str = "rust-cache",
+    ci_mode: str = "auto",
+) -> Plan:
+    """What doctor will build, and how; fetches the patched maturin of a patched project.
+    Refuses, before any build, a project that no frontend could build or that has no pyo3."""
     if frontend not in FRONTEND_CHOICES:
         raise UsageError(
             f"unknown frontend {frontend!r}", hint=f"use one of {', '.join(FRONTEND_CHOICES)}"
         )
+    if cache not in CACHE_CHOICES:
+        raise UsageError(f"unknown cache {cache!r}", hint=f"use one of {', '.join(CACHE_CHOICES)}")
+    if ci_mode not in CI_MODES:
+        raise UsageError(f"unknown CI mode {ci_mode!r}", hint=f"use one of {', '.join(CI_MODES)}")
     with opened(directory) as project:
+        if project.pyproject is None:
+            raise ProjectError(
+                f"no pyproject.toml in {project.directory}: doctor builds the project as a PEP 517 "
+                "frontend does, and a frontend needs one",
+                hint="run doctor in the folder of your pyproject.toml (`--project DIR`)",
+            )
+        resolve.locked_pyo3(project, resolve.read_inputs(project), offline=False)
         applied = record.load(project.record_file) is not None
         env: dict[str, str] = {}
         version = None
@@ -220,6 +285,7 @@ def plan(directory: Path, frontend: str, target_dir: Path | None) -> Plan:
             build = builds.patched_maturin(project)
             env = builds.frontend_environment(build)
             version = build.local_version
+        use_ci, why = _ci_mode(project.workspace_root, ci_mode)
     if target_dir is not None:
         target_dir = Path.cwd() / target_dir  # as given: a link stays a link
         if target_dir.exists() and not target_dir.is_dir():
@@ -227,35 +293,94 @@ def plan(directory: Path, frontend: str, target_dir: Path | None) -> Plan:
                 f"--target-dir {target_dir} is not a directory", hint="name a directory"
             )
     return Plan(
-        project.directory,
-        project.workspace_root,
-        frontend,
-        applied,
-        version,
-        target_dir,
-        env,
+        project=project.directory,
+        workspace_root=project.workspace_root,
+        frontend=frontend,
+        patched=applied,
+        maturin=version,
+        target_dir=target_dir,
+        environment=env,
+        cache=cache,
+        ci_mode=use_ci,
+        ci_mode_why=why,
     )
 
 
+def _ci_mode(workspace_root: Path, asked: str) -> tuple[bool, str]:
+    """Whether the jobs run `patcher env --ci`: as asked, or as the project's GitHub workflows
+    do (docs/ci.md's recipe when none runs `patcher env`)."""
+    if asked != "auto":
+        return asked == "on", f"--ci-mode {asked}"
+    top = git.work_tree_of(workspace_root) or workspace_root
+    plain = []
+    for workflow in sorted((top / ".github" / "workflows").glob("*.y*ml")):
+        try:
+            text = workflow.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        steps = _ENV_STEP.findall(text)
+        if _OUR_ACTION.search(text) or any("--ci" in step.split() for step in steps):
+            return True, f"as {workflow.relative_to(top).as_posix()} runs it"
+        if steps:
+            plain.append(workflow.relative_to(top).as_posix())
+    if plain:
+        return False, f"{plain[0]} runs `patcher env` without --ci"
+    return True, "as docs/ci.md's recipe does"
+
+
 def run(p: Plan) -> Diagnosis:
-    """Build twice, read cargo's log of the second build, and judge every recompiled crate."""
+    """Two CI jobs; read cargo's log of job 2 and judge every recompiled crate."""
     with tempfile.TemporaryDirectory(prefix="patcher-doctor-") as tmp:
         work = Path(tmp)
-        copy = _copy_workspace(p, work / "workspace")
-        project = copy / p.project.relative_to(p.workspace_root)
-        target = p.target_dir or work / "target"
-        env = {**p.environment, **cargolog.LOG_ENV, "CARGO_TARGET_DIR": str(target)}
+        jobs = cicache.Jobs(work, p.workspace_root.name)
+        archive = work / "target.tar"
+        inside = p.project.relative_to(p.workspace_root)
+        env = {**p.environment, **cargolog.LOG_ENV}
+        if p.target_dir is not None:
+            env["CARGO_TARGET_DIR"] = str(p.target_dir)
         logs: list[str] = []
         seconds: list[float] = []
+        dropped: set[str] = set()
         for n in (1, 2):
-            with ui.progress(f"isolated build {n} of 2 ({p.frontend})"):
+            one_checkout = n == 2 and p.cache == ONE_CHECKOUT
+            if not one_checkout:
+                restored = archive if n == 2 and p.target_dir is None else None
+                with ui.progress(f"job {n} of 2: a fresh copy of the workspace"):
+                    checkout = jobs.fresh(lambda dest: _copy_workspace(p, dest), restored)
+            project = checkout / inside
+            if p.patched and p.ci_mode and not one_checkout:
+                copy = discover(project)
+                rec = record.load(copy.record_file)
+                if rec is not None:
+                    ci.materialize(copy, rec)
+            with ui.progress(f"job {n} of 2: isolated build ({p.frontend})"):
                 elapsed, log = _build(p.frontend, project, work, n, env)
             seconds.append(elapsed)
             logs.append(log)
-        graph = _dependency_graph(copy, target)
+            if n == 1 and p.target_dir is None and p.cache != ONE_CHECKOUT:
+                with ui.progress(f"saving target/ as {p.cache} does"):
+                    dropped = _packages_of(jobs.save(p.cache, archive))
+        graph = _dependency_graph(checkout, p.target_dir or checkout / "target")
     second = cargolog.parse(logs[1])
-    findings = judge(second, graph, patched=p.patched)
-    return Diagnosis(p, (seconds[0], seconds[1]), findings)
+    fresh = p.cache != ONE_CHECKOUT
+    judged = judge(second, graph, patched=p.patched, dropped=dropped, fresh_checkout=fresh)
+    return Diagnosis(
+        p,
+        (seconds[0], seconds[1]),
+        tuple(f for f in judged if f.category != CHECKOUT),
+        tuple(sorted(dropped)),
+        tuple(f.name for f in judged if f.category == CHECKOUT),
+    )
+
+
+def _packages_of(removed: list[str]) -> set[str]:
+    """Package names from the entries a cache's cleaning removed from `.fingerprint/`."""
+    names = set()
+    for entry in removed:
+        parent, _, name = entry.rpartition("/")
+        if parent.endswith(".fingerprint") and "-" in name:
+            names.add(name.rsplit("-", 1)[0])
+    return names
 
 
 def _copy_workspace(p: Plan, dest: Path) -> Path:
@@ -272,11 +397,11 @@ def _copy_workspace(p: Plan, dest: Path) -> Path:
                 skip.add(name)
         return skip
 
-    with (
-        opened(p.project),  # not while an apply or update is half-way
-        ui.progress(f"copying {p.workspace_root} to a scratch directory"),
-    ):
-        shutil.copytree(p.workspace_root, dest, symlinks=True, ignore=ignore)
+    with opened(p.project):  # not while an apply or update is half-way
+        # shutil.copy, not copy2: a fresh checkout gives every file the current time
+        shutil.copytree(
+            p.workspace_root, dest, symlinks=True, ignore=ignore, copy_function=shutil.copy
+        )
     return dest
 
 
@@ -336,19 +461,39 @@ def _dependency_graph(workspace: Path, target: Path) -> dict[str, dict[str, Any]
 
 
 def judge(
-    log: BuildLog, graph: Mapping[str, Mapping[str, Any]], *, patched: bool
+    log: BuildLog,
+    graph: Mapping[str, Mapping[str, Any]],
+    *,
+    patched: bool,
+    dropped: set[str] | frozenset[str] = frozenset(),
+    fresh_checkout: bool = False,
 ) -> tuple[Finding, ...]:
     """A finding for every crate cargo recompiled: its first own cause, or the crates it was
-    rebuilt with, whether patcher fixes it, and what it cost."""
+    rebuilt with, whether patcher fixes it, and what it cost. `dropped`: the packages whose
+    artifacts the CI cache did not keep (cargo sees only that their build is gone);
+    `fresh_checkout`: the build ran in a fresh checkout, so the project's own crates are
+    compiled anyway (category CHECKOUT) when nothing more than that explains it."""
     units: dict[str, list[StaleUnit]] = {}
     for unit in log.stale:
         units.setdefault(unit.package, []).append(unit)
     recompiled = [name for name, _ in log.recompiled]
-    own_cause = {
-        name: next(iter(cargolog.root_causes(units.get(name, []))), None) for name in recompiled
-    }
+    own_cause: dict[str, Cause | None] = {}
     for name in recompiled:
-        if name not in units:  # compiled without a fingerprint at all
+        causes = cargolog.root_causes(units.get(name, []))
+        # a cause that is more than the fresh checkout comes first
+        real = [c for c in causes if not (fresh_checkout and _checkout_only(name, c, graph))]
+        own_cause[name] = next(iter(real or causes), None)
+    for name in recompiled:
+        cause = own_cause[name]
+        own = graph.get(name, {}).get("own", False)
+        if name in dropped and (cause is None or cause.kind != cargolog.ENV_CHANGED):
+            if own:  # rust-cache keeps no workspace member: compiled in every job anyway
+                own_cause[name] = Cause(cargolog.FILE_CHANGED, "a fresh checkout")
+                continue
+            own_cause[name] = Cause(
+                CACHE_DROPPED, "the CI cache dropped its build: a path crate inside the workspace"
+            )
+        elif name not in units:  # compiled without a fingerprint at all
             own_cause[name] = Cause(cargolog.NEW_UNIT, "no earlier build of this crate here")
 
     def roots(name: str) -> tuple[str, ...]:
@@ -368,7 +513,7 @@ def judge(
         return tuple(found)
 
     verdicts = {
-        name: _classify(name, cause, graph, patched=patched)
+        name: _classify(name, cause, graph, patched=patched, fresh_checkout=fresh_checkout)
         for name, cause in own_cause.items()
         if cause is not None
     }
@@ -385,6 +530,8 @@ def judge(
         categories = {verdicts[v][0] for v in via}
         if via and categories == {"patcher"}:
             category = "patcher"
+        elif via and categories == {CHECKOUT}:
+            category = CHECKOUT
         elif "own" in categories:
             category = "own"
         else:
@@ -395,13 +542,44 @@ def judge(
     return tuple(findings)
 
 
+def _checkout_only(name: str, cause: Cause, graph: Mapping[str, Mapping[str, Any]]) -> bool:
+    """A crate of the project recompiled because its files are newer than the cached build:
+    what every fresh checkout does to the project's own sources, and not a finding."""
+    if not graph.get(name, {}).get("own", False):
+        return False
+    return cause.kind == cargolog.FILE_CHANGED or (
+        cause.kind == cargolog.OTHER and "Precalculated" in cause.text
+    )
+
+
 def _classify(
-    name: str, cause: Cause, graph: Mapping[str, Mapping[str, Any]], *, patched: bool
+    name: str,
+    cause: Cause,
+    graph: Mapping[str, Mapping[str, Any]],
+    *,
+    patched: bool,
+    fresh_checkout: bool = False,
 ) -> tuple[str, str | None, str | None]:
     """(category, fix command, advice) for a crate recompiled for a cause of its own."""
     own = bool(graph.get(name, {}).get("own", False))
     whose = f"your build script ({name})" if own else f"the build script of {name}"
     category = "own" if own else "other"
+    if fresh_checkout and _checkout_only(name, cause, graph):
+        return CHECKOUT, None, None
+    if patched and name in PYO3_CRATES and cause.kind != cargolog.ENV_CHANGED:
+        # a vendored crate that a second build in one checkout keeps warm: the CI causes
+        if cause.kind == CACHE_DROPPED:
+            why = (
+                "rust-cache keeps only the build of crates outside the workspace root, and "
+                "removed this vendored crate's before saving"
+            )
+        else:
+            why = (
+                "a fresh checkout gives the vendored files new mtimes, newer than the cached "
+                f"build ({cause.text})"
+            )
+        advice = f"{why}: `{CI_ENV}` builds copies outside the checkout with fixed mtimes"
+        return "patcher", CI_ENV, f"{advice} (docs/ci.md)"
     if cause.kind == cargolog.ENV_CHANGED:
         var = cause.variable
         if name in PYO3_CRATES and var in _FIXED_BY_PATCH:

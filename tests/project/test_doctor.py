@@ -79,7 +79,7 @@ def crates(found: dict) -> dict[str, dict]:
 def test_unpatched_names_pyo3_build_config_and_pyo3_python(tmp_path: Path) -> None:
     project = ffi_project(tmp_path)
     before = snapshot(project)
-    found = diagnose(project, "--frontend", "pip")
+    found = diagnose(project, "--frontend", "pip", "--cache", "tar")
 
     assert snapshot(project) == before  # no Cargo.lock, no target/: nothing of the project
     assert (found["schema"], found["patched"], found["warm"]) == (1, False, False)
@@ -90,20 +90,25 @@ def test_unpatched_names_pyo3_build_config_and_pyo3_python(tmp_path: Path) -> No
     assert config["cause"]["variable"] == "PYO3_PYTHON"
     assert config["cause"]["old"].endswith("venv-1/bin/python")
     assert config["cause"]["new"].endswith("venv-2/bin/python")
-    assert (config["fixed_by_patcher"], config["fix"]) == (True, "patcher apply + patcher env")
+    assert (config["fixed_by_patcher"], config["fix"]) == (
+        True,
+        "patcher apply + patcher env --ci",
+    )
     assert "pyo3-build-config" in by_name["pyo3-ffi"]["via"]
     assert all(c["fixed_by_patcher"] for c in found["crates"])
     assert found["summary"]["fixed_by_patcher"] == len(found["crates"])
     assert found["summary"]["own_build_scripts"] == 0
-    assert "fixed by `patcher apply` + `patcher env`" in found["verdict"]
-    assert found["advice"][0].startswith("`patcher apply` + `patcher env` saves about")
+    assert "fixed by `patcher apply` + `patcher env --ci`" in found["verdict"]
+    assert found["advice"][0].startswith("`patcher apply` + `patcher env --ci` saves about")
 
 
 @pytest.mark.slow
 def test_patched_names_the_own_build_script_that_watches_pyo3_python(tmp_path: Path) -> None:
     build_rs = 'fn main() {\n    println!("cargo:rerun-if-env-changed=PYO3_PYTHON");\n}\n'
     project = ffi_project(tmp_path, build_rs=build_rs, patched=True)
-    found = diagnose(project, "--frontend", "uv")
+    # in CI a fresh checkout reruns the project's own build script anyway: the watch costs
+    # a rebuild where the checkout stays, on a developer's machine
+    found = diagnose(project, "--frontend", "uv", "--cache", "none")
 
     assert found["patched"] is True
     assert found["maturin"].endswith("+pyo3patcher.backend.v1")
@@ -119,7 +124,7 @@ def test_patched_names_the_own_build_script_that_watches_pyo3_python(tmp_path: P
 def test_a_rerun_if_changed_on_a_missing_file(tmp_path: Path) -> None:
     build_rs = 'fn main() {\n    println!("cargo:rerun-if-changed=schema/*.json");\n}\n'
     project = ffi_project(tmp_path, build_rs=build_rs, patched=True)
-    found = diagnose(project, "--frontend", "uv")
+    found = diagnose(project, "--frontend", "uv", "--cache", "none")
 
     (crate,) = found["crates"]
     assert crate["cause"]["kind"] == "file-missing"
@@ -134,9 +139,56 @@ def test_a_warm_project_says_so_and_keeps_the_named_target_dir(tmp_path: Path) -
     found = diagnose(project, "--frontend", "build", "--target-dir", target)
 
     assert (found["warm"], found["crates"]) == (True, [])
-    assert found["verdict"] == "the second build is warm: cargo recompiled no crate"
+    assert found["verdict"].startswith("the second build is warm: cargo recompiled no crate")
     assert found["target_dir"] == str(target)
     assert (target / "release").is_dir()  # the builds used it, and left it for the next
+
+
+OLD_RECIPE = """jobs:
+  wheels:
+    steps:
+      - run: patcher env --format shell > patcher.env
+      - run: . ./patcher.env && uv build --wheel
+"""
+FIXED_RECIPE = """jobs:
+  wheels:
+    steps:
+      - run: patcher env --ci >> "$GITHUB_ENV"
+      - run: uv build --wheel
+"""
+
+
+@pytest.mark.slow
+def test_ci_causes_of_a_project_warm_only_in_one_checkout(tmp_path: Path) -> None:
+    """Patched, with a workflow that runs `patcher env` the old way: a second build in one
+    checkout is warm, two CI jobs are not, and doctor says why; with docs/ci.md's line, warm."""
+    project = ffi_project(tmp_path, patched=True)
+    workflow = project / ".github" / "workflows" / "wheels.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(OLD_RECIPE, encoding="utf-8")
+
+    dropped = diagnose(project, "--frontend", "uv")  # rust-cache, the default
+    assert (dropped["ci"]["cache"], dropped["ci"]["ci_mode"]) == ("rust-cache", False)
+    assert "without --ci" in dropped["ci"]["ci_mode_why"]
+    assert dropped["warm"] is False
+    pyo3 = crates(dropped)
+    assert {"pyo3-build-config", "pyo3-ffi"} <= set(pyo3)
+    config = pyo3["pyo3-build-config"]
+    assert config["cause"]["kind"] == "cache-dropped"
+    assert (config["category"], config["fix"]) == ("patcher", "patcher env --ci")
+    assert "outside the workspace root" in config["advice"]
+    assert {"pyo3-build-config", "pyo3-ffi"} <= set(dropped["ci"]["dropped_by_cache"])
+
+    newer = diagnose(project, "--frontend", "uv", "--cache", "tar")
+    ffi = crates(newer)["pyo3-build-config"]
+    assert ffi["cause"]["kind"] != "cache-dropped"
+    assert "new mtimes" in ffi["advice"] and ffi["fix"] == "patcher env --ci"
+    assert newer["ci"]["dropped_by_cache"] == []
+
+    workflow.write_text(FIXED_RECIPE, encoding="utf-8")
+    fixed = diagnose(project, "--frontend", "uv")
+    assert fixed["ci"]["ci_mode"] is True
+    assert (fixed["warm"], fixed["crates"]) == (True, [])
 
 
 # --- judging, on cargo's causes as cargolog reads them ----------------------------------
@@ -171,7 +223,7 @@ def test_crates_rebuilt_for_a_pyo3_crate_are_fixed_with_it() -> None:
         ("app", "patcher", ("pyo3-build-config",)),
     ]
     text = _diagnosis(findings, patched=False).render()
-    assert "3 crates recompile: 3 fixed by `patcher apply` + `patcher env`" in text
+    assert "3 crates recompile: 3 fixed by `patcher apply` + `patcher env --ci`" in text
     assert "rebuilt because pyo3-build-config was" in text
     assert "saves about 4.5 s" in text
 
@@ -206,7 +258,7 @@ def test_causes_patcher_does_not_fix_get_advice() -> None:
 def test_a_warm_diagnosis_as_json_has_stable_keys() -> None:
     found = _diagnosis((), patched=False).as_json()
     assert list(found) == [
-        "schema", "project", "frontend", "patched", "maturin", "target_dir", "builds", "warm",
+        "schema", "project", "frontend", "patched", "maturin", "target_dir", "ci", "builds", "warm",
         "crates", "summary", "verdict", "advice",
     ]  # fmt: skip
     assert found["warm"] is True
