@@ -215,7 +215,16 @@ def anchored_crates(pin: Pin, names: Iterable[str], *, offline: bool) -> dict[st
 
 def _download(pin: Pin, name: str, checksum: str, entry: Path, *, offline: bool) -> Path:
     file_name = f"{name}-{pin.version}.crate"
-    extracted = cargo.download_crates({name: pin.version}, offline=offline)[name]
+    try:
+        extracted = cargo.download_crates({name: pin.version}, offline=offline)[name]
+    except ExternalError as exc:
+        if not offline:
+            raise
+        raise SourceError(
+            f"{name} {pin.version} is not in the cache (patcher's or cargo's) and --offline "
+            "was given",
+            hint=f"run once without --offline to fill the cache at {cache.root()}",
+        ) from exc
     # cargo's own layout: registry/src/<index>/<crate>, registry/cache/<index>/<crate>.crate
     downloaded = extracted.parent.parent.parent / "cache" / extracted.parent.name / file_name
     if not downloaded.is_file() or sha256_of(downloaded) != checksum:

@@ -202,7 +202,10 @@ def test_bad_input_gets_an_error_a_hint_and_leaves_the_project(
 def test_offline_uses_only_the_cache_and_says_what_is_missing(tmp_path: Path) -> None:
     project = copy_example(tmp_path)
     before = snapshot(project)
-    cold = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache")}
+    cold = {
+        "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache"),
+        "CARGO_HOME": str(tmp_path / "cold-cargo-home"),  # cargo's crates would do as well
+    }
     result = run_patcher("apply", "--project", project, "--offline", env=cold)
     assert result.returncode == 4
     assert "not in the cache" in result.stderr and "without --offline" in result.stderr
