@@ -170,7 +170,10 @@ def parse(doc: Mapping[str, Any], path: Path) -> Record:
             f"{path.name} has format {fmt}; this pyo3-patcher reads formats "
             f"{', '.join(map(str, READABLE_FORMATS))}"
             + (" (the file was written by a newer pyo3-patcher)" if newer else ""),
-            hint="upgrade pyo3-patcher (`pip install -U pyo3-patcher`)" if newer else _HINT,
+            hint="upgrade pyo3-patcher (reinstall it from a newer checkout or tag: it is not on "
+            "PyPI)"
+            if newer
+            else _HINT,
         )
     return _parse_v1(doc, reader) if fmt == 1 else _parse_v2(doc, reader)
 

@@ -29,8 +29,7 @@ def test_a_typo_gets_did_you_mean() -> None:
 def test_every_command_says_what_it_does() -> None:
     parser = cli.build_parser()
     (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    # env's own text comes with its CI rework (issue 19); every other command has one
-    missing = [verb for verb, p in sub.choices.items() if not p.description and verb != "env"]
+    missing = [verb for verb, p in sub.choices.items() if not p.description]
     assert missing == []
     said = run_patcher("remove", "--help").stdout
     assert "Undo `patcher apply`" in said
