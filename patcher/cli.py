@@ -26,7 +26,9 @@ from patcher import __version__, ui
 from patcher.errors import PatcherError, UsageError
 
 BUG_EXIT = 70
-_DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+# a full or read-only disk, or a file-size limit (`ulimit -f`; Python ignores SIGXFSZ, so the
+# write fails with EFBIG): never our bug, wherever it shows first
+_DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 _USER_VERBS = ("apply", "update", "refresh", "remove", "verify", "env", "doctor", "demo")
 _MAINTAINER_VERBS = ("matrix",)
 _EPILOG = """\
@@ -125,10 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _known_error(summary)
             exc = summary
         if isinstance(exc, OSError) and exc.errno in _DISK_TROUBLE:
-            # a full or read-only disk is never our bug, wherever it shows first
             where = f": {exc.filename}" if exc.filename else ""
             print(f"error: {exc.strerror}{where}", file=sys.stderr)
-            print("hint: free some disk space (or make it writable); run again", file=sys.stderr)
+            hint = (
+                "raise the file-size limit (`ulimit -f`)"
+                if exc.errno == errno.EFBIG
+                else "free some disk space (or make it writable)"
+            )
+            print(f"hint: {hint}; run again", file=sys.stderr)
             return 1
         report = _crash_report(argv)
         print(

@@ -236,3 +236,29 @@ def test_a_record_naming_another_release_than_the_trees(
     assert result.returncode == 3, result.stderr
     assert "does not match the trees" in result.stderr and "hint:" in result.stderr
     assert snapshot(project) == before and snapshot(decoy) == around
+
+
+def test_a_file_size_limit_is_said_not_a_crash(tmp_path: Path) -> None:
+    """`ulimit -f` below what a download needs: the write fails with EFBIG (Python ignores
+    SIGXFSZ), which is the machine's limit, not our bug."""
+    import resource
+    import sys
+
+    project = copy_example(tmp_path)
+    before = snapshot(project)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "patcher", "apply", "--project", str(project)],
+        env={**os.environ, "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache")},
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        check=False,
+    )
+    assert result.returncode not in (0, 70), result.stderr
+    assert "error:" in result.stderr and "hint:" in result.stderr
+    assert "bug" not in result.stderr
+    assert snapshot(project) == before
