@@ -159,7 +159,7 @@ class Jobs:
     def checkout(self) -> Path:
         return self.base / self.name
 
-    def fresh(self, fill: Callable[[Path], None], archive: Path | None) -> Path:
+    def fresh(self, fill: Callable[[Path], object], archive: Path | None) -> Path:
         """A new job: the runner's folder emptied, the checkout made by `fill(checkout)`, and
         target/ restored from `archive` (None: no cache yet)."""
         if self.base.exists():
