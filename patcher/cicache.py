@@ -70,25 +70,29 @@ def kept_packages(root: Path, *, workspace_crates: bool = False) -> list[Package
 def clean_target_dir(target: Path, packages: list[Package]) -> list[str]:
     """rust-cache's cleaning of `target` before it saves; returns what it removed (relative)."""
     removed: list[str] = []
-    for entry in sorted(target.iterdir()) if target.is_dir() else []:
+    _clean_dir(target, packages, removed, target)
+    return removed
+
+
+def _clean_dir(directory: Path, packages: list[Package], removed: list[str], top: Path) -> None:
+    for entry in sorted(directory.iterdir()) if directory.is_dir() else []:
         if entry.is_dir() and not entry.is_symlink():
             is_profile = entry.name == "tests" or any(
                 (entry / name).exists() for name in ("build", ".fingerprint", "deps")
             )
             if is_profile:
-                _clean_profile(entry, packages, removed, target)
+                _clean_profile(entry, packages, removed, top)
             else:
-                removed += clean_target_dir(entry, packages)
+                _clean_dir(entry, packages, removed, top)
         elif entry.name != "CACHEDIR.TAG":
-            _rm(entry, removed, target)
-    return removed
+            _rm(entry, removed, top)
 
 
 def _clean_profile(profile: Path, packages: list[Package], removed: list[str], top: Path) -> None:
     if profile.name == "tests":
         for nested in ("target", "trybuild"):
             if (profile / nested).is_dir():
-                removed += clean_target_dir(profile / nested, packages)
+                _clean_dir(profile / nested, packages, removed, top)
         _rm_except(profile, {"target", "trybuild"}, removed, top)
         return
     _rm_except(profile, {"build", ".fingerprint", "deps"}, removed, top)
