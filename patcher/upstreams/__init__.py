@@ -1,9 +1,9 @@
 """The upstreams we patch, one module each behind one interface (base.Upstream).
 
 pins.py and variants.py read what we pin and carry for any of them; sources.py fetches a
-pinned release from git or the registry. pyo3.py and maturin.py hold what is particular to
-each: where its files come from, how they are laid out for a patch, how a patched release is
-checked.
+pinned release from git or the registry and checks it against its trust anchors, for both.
+pyo3.py and maturin/ hold what is particular to each: how its files are laid out for a
+patch, what is made from them, how a patched release is checked.
 """
 
 from __future__ import annotations

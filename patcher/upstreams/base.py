@@ -10,11 +10,13 @@ just that. Adding a third upstream is one module here plus its pins and patches.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
 from pathlib import Path
 
 from patcher import git
 from patcher.errors import UsageError
+from patcher.upstreams import sources
 from patcher.upstreams.pins import Pin
 from patcher.upstreams.variants import Variant
 
@@ -25,6 +27,7 @@ class Upstream(abc.ABC):
     name: str  # as in pins and patches: "pyo3"
     default_url: str  # its git repository
     published_crate: str  # the crate whose .cargo_vcs_info.json names a release's commit
+    registry_crates: tuple[str, ...] = ()  # its crates on crates.io, anchored by checksum
     matrix_preamble: tuple[str, ...] = ()
 
     def default_check(self, kind: str) -> str:
@@ -34,9 +37,11 @@ class Upstream(abc.ABC):
         return "all"
 
     def describe(self, pin: Pin, *, url: str) -> Pin:
-        """A new pin with what else this upstream records of a release (nothing, here)."""
+        """A new pin with what else this upstream records of a release: here the crates.io
+        checksum of each of its crates the registry index lists (the anchor its registry
+        source is checked against, offline too)."""
         del url
-        return pin
+        return dataclasses.replace(pin, crates=sources.listed_checksums(pin, self.registry_crates))
 
     def url(self, configured: str | None = None) -> str:
         """The git URL: PYO3_PATCHER_<NAME>_URL, then the project's setting (checked where

@@ -313,6 +313,7 @@ class Pyo3(Upstream):
     name = "pyo3"
     default_url = "https://github.com/PyO3/pyo3.git"
     published_crate = "pyo3-build-config"
+    registry_crates = CRATES
     matrix_preamble = (
         "*applies*: `git apply` of the variant to the release's pyo3-build-config (zero fuzz;",
         "`offset` gives how far each hunk moved). *checked*: a probe crate built on the patched",

@@ -183,6 +183,19 @@ def registry_checksums(pin: Pin, names: Iterable[str], *, offline: bool) -> dict
     return found
 
 
+def listed_checksums(pin: Pin, names: Iterable[str]) -> dict[str, str]:
+    """For pinning a release: the checksums the registry index lists of the crates `names`
+    (those it does not list, or cannot be read, are left out: their registry source is then
+    checked against the index when it is used)."""
+    found = {}
+    for name in names:
+        try:
+            found.update(registry_checksums(pin, (name,), offline=False))
+        except SourceError as exc:
+            ui.say(f"note: no crates.io checksum recorded for {name} {pin.version}: {exc.message}")
+    return found
+
+
 def _crate_entry(name: str, version: str) -> Path:
     return cache.root() / "crates" / f"{name}-{version}"
 
@@ -295,4 +308,3 @@ def published_commit(crate: str, version: str) -> str | None:
         return str(vcs_info(directory)["sha1"])
     except (SourceError, ExternalError):
         return None
-

@@ -1,0 +1,62 @@
+"""The cache slot of a patched maturin wheel, of either kind: per (release, variant digest,
+platform)."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from patcher import cache
+from patcher.upstreams import sources, variants
+from patcher.upstreams.maturin.release import MaturinBuild, local_version
+from patcher.upstreams.pins import Pin
+from patcher.upstreams.variants import Variant
+
+
+def _platform() -> str:
+    return sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def wheel_entry(version: str, variant: Variant) -> Path:
+    return cache.root() / "maturin-wheels" / f"{version}-{variant.digest[:12]}-{_platform()}"
+
+
+def cached_wheel(entry: Path) -> Path | None:
+    """The wheel of a cache entry, if whole: its recorded sha256 must match."""
+
+    def parse(meta: Any) -> tuple[str, str]:
+        name, digest = str(meta["wheel"]), str(meta["sha256"])
+        if "/" in name or not name.endswith(".whl"):
+            raise ValueError("unexpected wheel name")
+        return name, digest
+
+    found = cache.read_entry(entry, "wheel.json", parse)
+    if found is None:
+        return None
+    wheel = entry / found[0]
+    if not wheel.is_file() or sources.sha256_of(wheel) != found[1]:
+        cache.discard(entry, "has a wheel that does not match its digest")
+        return None
+    return wheel
+
+
+def record_wheel(out: Path, wheel: Path, **extra: str) -> None:
+    meta = {"wheel": wheel.name, "sha256": sources.sha256_of(wheel), **extra}
+    (out / "wheel.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def wheel_once(pin: Pin, kind: str, make: Callable[[Variant, str, Path], None]) -> MaturinBuild:
+    """The patched wheel of `kind` for `pin` from the cache, else `make(variant, local
+    version, entry)` stages it into the entry; under the entry's lock either way."""
+    variant = variants.select_variant("maturin", pin.version, kind)
+    version = local_version(pin, variant)
+    entry = wheel_entry(version, variant)
+    with cache.exclusive(entry):
+        found = cached_wheel(entry)
+        if found is None:
+            make(variant, version, entry)
+            found = cache.made(cached_wheel(entry), entry)
+        return MaturinBuild(pin, variant, found)
