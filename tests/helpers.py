@@ -230,3 +230,25 @@ def pythons() -> dict[str, str]:
         if real.returncode == 0:
             found[f"3.{minor}"] = real.stdout.strip()
     return found
+
+
+def strip_crates(target: Path, prefixes: tuple[str, ...]) -> None:
+    """Remove from a cargo target dir every artifact of the crates whose names start with one
+    of `prefixes` (fingerprints, build-script runs, compiled crates, in every profile), so
+    that cargo compiles exactly those again, from nothing, and finds the rest fresh."""
+    for profile in [d for d in target.iterdir() if (d / ".fingerprint").is_dir()]:
+        for folder in (profile, profile / ".fingerprint", profile / "build", profile / "deps"):
+            for entry in list(folder.iterdir()):
+                # deps/libpyo3_macros-<hash>.so, .fingerprint/pyo3-macros-<hash>, ...
+                name = entry.name.removeprefix("lib").replace("_", "-")
+                if name.startswith(prefixes):
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+    shutil.rmtree(target / "wheels", ignore_errors=True)
+
+
+def copy_target(target: Path, project: Path) -> None:
+    """`target` as `project`'s target dir, with mtimes kept (cargo compares them)."""
+    shutil.copytree(target, project / "target", symlinks=True)

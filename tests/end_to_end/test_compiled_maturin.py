@@ -12,12 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, run_patcher
+from helpers import BASE_PYTHON, copy_example, copy_target, run_patcher
 
 
 @pytest.mark.slow
-def test_the_compiled_maturin_keeps_isolated_builds_warm(tmp_path: Path) -> None:
+def test_the_compiled_maturin_keeps_isolated_builds_warm(
+    tmp_path: Path, example_deps_target: Path
+) -> None:
     project = copy_example(tmp_path)
+    copy_target(example_deps_target, project)  # pyo3's dependencies compiled; pyo3 cold
     with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
         f.write('\n[tool.pyo3-patcher]\nmaturin-patch = "compiled"\n')
     assert run_patcher("apply", "--project", project).returncode == 0

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, make_venv, pythons, run_patcher
+from helpers import BASE_PYTHON, copy_example, copy_target, make_venv, pythons, run_patcher
 
 MINE = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -47,9 +47,12 @@ def _venv_of(python: str, where: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_base_of_another_python_in_the_environment_builds_no_wrong_wheel(tmp_path: Path) -> None:
+def test_a_base_of_another_python_in_the_environment_builds_no_wrong_wheel(
+    tmp_path: Path, example_deps_target: Path
+) -> None:
     other_version, other = _other_python()
     project = copy_example(tmp_path)
+    copy_target(example_deps_target, project)  # pyo3's dependencies compiled; pyo3 cold
     assert run_patcher("apply", "--project", project).returncode == 0
     env = dict(
         line.split("=", 1) for line in run_patcher("env", "--project", project).stdout.splitlines()

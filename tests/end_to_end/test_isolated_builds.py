@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, make_venv, run_patcher
+from helpers import BASE_PYTHON, copy_example, copy_target, make_venv, run_patcher
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
 
@@ -46,11 +46,16 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
-def test_pip_uv_and_build_one_after_another(tmp_path: Path, patched: bool) -> None:
+def test_pip_uv_and_build_one_after_another(
+    tmp_path: Path, patched: bool, example_deps_target: Path
+) -> None:
     """One target dir, four isolated builds as a maintainer and CI make them: pip from two
     venvs, then uv, then (patched) `python -m build`. Each after the first must recompile no
     pyo3 crate when patched, and recompiles pyo3's crates when not."""
     project, env = _project(tmp_path, patched)
+    # pyo3's dependencies from crates.io already compiled (as a CI cache would hold them),
+    # nothing of pyo3: the first build still compiles every pyo3 crate from nothing
+    copy_target(example_deps_target, project)
     dist = str(tmp_path / "dist")
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     builds: list[tuple[str, list[str], dict[str, str]]] = []
