@@ -116,6 +116,18 @@ def settings_of_the_wrong_type(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
+def url_setting_that_git_reads_as_an_option(tmp: Path, p: Path) -> dict[str, str]:
+    marker = _outside(tmp) / "RAN"
+    _append(
+        p / "pyproject.toml", f'\n[tool.pyo3-patcher]\npyo3-url = "--upload-pack=touch {marker}"\n'
+    )
+    return {}
+
+
+def url_variable_naming_a_remote_helper(tmp: Path, p: Path) -> dict[str, str]:
+    return {"PYO3_PATCHER_PYO3_URL": f"ext::touch%{_outside(tmp) / 'RAN'}"}
+
+
 def pyo3_outside_range(tmp: Path, p: Path) -> dict[str, str]:
     _replace(p / "Cargo.toml", 'pyo3 = "0.28.3"', 'pyo3 = "=0.19.2"')
     (p / "Cargo.lock").unlink()
@@ -422,6 +434,12 @@ CASES: dict[str, Case] = {
         pyproject_values_of_the_wrong_type, 3, "requires must be a list"
     ),
     "settings of the wrong type": Case(settings_of_the_wrong_type, 3, "vendor-dir must be"),
+    "a URL setting git would read as an option": Case(
+        url_setting_that_git_reads_as_an_option, 3, "would read it as an option"
+    ),
+    "a URL variable naming a remote helper (ext::)": Case(
+        url_variable_naming_a_remote_helper, 2, "remote helper"
+    ),
     "pyo3 outside the pinned range": Case(pyo3_outside_range, 8, "not pinned"),
     "maturin outside the pinned range": Case(maturin_outside_range, 8, "no maturin release"),
     "a patch of the user's for a pyo3 crate": Case(users_own_patch, 3, "--force"),
