@@ -30,6 +30,77 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(name, None)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: no error without it
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core. Much of this suite waits rather than computes: on
+    pip, uv and cargo talking to the registries, on Python starting the CLI hundreds of
+    times, on the shared cache's locks. With one worker per core, a 2-core machine sat half
+    idle (the tests that never build ran in 238 s with 2 workers, 194 s with 4 on the same
+    busy machine). `PYTEST_XDIST_AUTO_NUM_WORKERS` still overrides this."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 * (cores or 1)
+
+
+# Slow tests by weight (CPU-minutes of cold builds, measured): each worker starts on the
+# heaviest it can get, so that none of them is left running alone at the end.
+_HEAVY = (
+    "test_compiled_maturin.py",
+    "test_refresh_upstream.py",
+    "test_ci_jobs.py",
+    "test_isolated_builds.py",
+    "test_hostile_base.py",
+    "test_ci_recipe.py",
+)
+# The tests that build maturin from source share cargo's target dir for it in the session
+# cache: one worker runs them one after the other (the first builds, the next reuses), where
+# two would both wait on cargo's lock.
+_BUILDS_MATURIN = (
+    "test_compiled_maturin.py::",
+    "::test_maturin_patches_of_both_kinds_through_three_way_and_conflict",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist worksteal`, each worker first gets a consecutive share of the collected
+    tests (and steals from the end of another's once done). Order them so that each share
+    starts with its part of the slow tests, heaviest first, then its part of the quick ones.
+    Only the order changes: every worker computes the same one, as xdist requires."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers < 2:
+        return
+
+    def weight(item: pytest.Item) -> int:
+        file = item.nodeid.split("::")[0]
+        return 2 if any(file.endswith(h) for h in _HEAVY) else 1
+
+    slow = [i for i in items if i.get_closest_marker("slow") is not None]
+    quick = [i for i in items if i.get_closest_marker("slow") is None]
+    maturin = [i for i in slow if any(k in i.nodeid for k in _BUILDS_MATURIN)]
+    units = [maturin] if maturin else []
+    units += [[i] for i in slow if i not in maturin]
+
+    def load(unit: list[pytest.Item]) -> int:  # building maturin: minutes more
+        return sum(weight(i) for i in unit) * (3 if unit is maturin else 1)
+
+    units.sort(key=load, reverse=True)
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for unit in units:
+        k = loads.index(min(loads))
+        shares[k] += unit
+        loads[k] += load(unit)
+    # the sizes xdist's first distribution gives each worker
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for k in range(workers):
+        size = remaining // (workers - k)
+        remaining -= size
+        take = max(0, size - len(shares[k]))
+        ordered += shares[k] + quick[:take]
+        quick = quick[take:]
+    items[:] = ordered + quick
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """One cache for the session, shared by pytest-xdist's workers (the cache takes its own
