@@ -69,9 +69,7 @@ def git(*args: str | Path, cwd: Path) -> None:
 
 def committed_project(tmp_path: Path, layout: str, *, patched: bool) -> Path:
     """The project as its repository holds it (patched and committed, or not)."""
-    origin = (
-        copy_example(tmp_path, "origin") if layout == "0.28" else maturin_new_project(tmp_path)
-    )
+    origin = copy_example(tmp_path, "origin") if layout == "0.28" else maturin_new_project(tmp_path)
     git("init", "-q", cwd=origin)
     if patched:
         result = run_patcher("apply", "--project", origin)
