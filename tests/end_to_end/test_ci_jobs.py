@@ -84,7 +84,7 @@ def env_lines(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path | None, *, patched: bool) -> set[str]:
+def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool) -> set[str]:
     """One job: clone, restore, (patched: `patcher env --ci`), `uv build --wheel`; returns the
     crates cargo compiled."""
     checkout = jobs.fresh(lambda dest: git("clone", "-q", origin, dest, cwd=jobs.base), archive)
@@ -109,11 +109,16 @@ def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path | None, *, patched: b
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["0.28", "0.29"])
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
-def test_job_2_recompiles_no_pyo3_crate(tmp_path: Path, layout: str, patched: bool) -> None:
+def test_job_2_recompiles_no_pyo3_crate(
+    tmp_path: Path, layout: str, patched: bool, example_deps_target: Path
+) -> None:
     origin = committed_project(tmp_path, layout, patched=patched)
     jobs = cicache.Jobs(tmp_path, "project")
+    # job 1 restores a cache an earlier commit left: pyo3's dependencies, nothing of pyo3
+    earlier = tmp_path / "earlier.tar"
+    cicache.save(example_deps_target, earlier)
 
-    first = ci_job(jobs, origin, None, patched=patched)
+    first = ci_job(jobs, origin, earlier, patched=patched)
     assert UNPATCHED_REBUILDS[layout] <= first
     tar, rust_cache = tmp_path / "tar.tar", tmp_path / "rust-cache.tar"
     jobs.save("tar", tar)
