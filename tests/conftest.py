@@ -26,6 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # suite tests behaviour, not speed, and this halves building maturin (about 120 s cold
     # instead of 270 s on 2 cores). bench/ builds as users do.
     os.environ.setdefault("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+    # As rust-cache sets it in CI: the suite's debug builds (plain `cargo build`) never reuse
+    # incremental state across its throwaway target dirs, so writing it is wasted work.
+    os.environ.setdefault("CARGO_INCREMENTAL", "0")
     for name in ("PYO3_PYTHON", "PYO3_BASE_PYTHON", "VIRTUAL_ENV", "PYO3_CONFIG_FILE"):
         os.environ.pop(name, None)
 
