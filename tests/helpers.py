@@ -252,3 +252,31 @@ def strip_crates(target: Path, prefixes: tuple[str, ...]) -> None:
 def copy_target(target: Path, project: Path) -> None:
     """`target` as `project`'s target dir, with mtimes kept (cargo compares them)."""
     shutil.copytree(target, project / "target", symlinks=True)
+
+
+def git(*args: str | Path, cwd: Path) -> None:
+    """The git command line, as a user types it (with a committer, whatever the machine's
+    configuration)."""
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *map(str, args)],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def change_vendored_tree(project: Path, crate: str = "pyo3-ffi", version: str = "0.28.3") -> None:
+    """Change a vendored tree's content at the same version, and record its new digest, as a
+    re-apply with a new patch variant (or a hand edit made consistent) would."""
+    from patcher.project import record
+
+    tree = project / ".pyo3-patcher" / f"{crate}-{version}"
+    with (tree / "src" / "lib.rs").open("a", encoding="utf-8") as f:
+        f.write("\n// a new patch variant at the same version\n")
+    lock = project / record.FILE_NAME
+    old = record.load(lock)
+    assert old is not None
+    lock.write_text(
+        lock.read_text("utf-8").replace(old.digests[crate], trees.digest_of(tree)),
+        encoding="utf-8",
+    )

@@ -14,10 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import copy_example, run_patcher
+from helpers import change_vendored_tree, copy_example, git, run_patcher
 
-from patcher import cicache, trees
-from patcher.project import record
+from patcher import cicache
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
 # what an isolated build recompiles without the patch, per layout
@@ -56,15 +55,6 @@ def maturin_new_project(where: Path) -> Path:
     (project / "src" / "lib.rs").write_text(MATURIN_NEW_LIB, encoding="utf-8")
     (project / ".gitignore").write_text("/target\n", encoding="utf-8")
     return project
-
-
-def git(*args: str | Path, cwd: Path) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *map(str, args)],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def committed_project(tmp_path: Path, layout: str, *, patched: bool) -> Path:
@@ -140,16 +130,7 @@ def test_job_2_recompiles_no_pyo3_crate(
     # job, never taken from the cache: the copy's folder name carries its digest.
     after_tar = tmp_path / "after-job-2.tar"
     jobs.save("tar", after_tar)
-    tree = origin / ".pyo3-patcher" / "pyo3-ffi-0.28.3"
-    with (tree / "src" / "lib.rs").open("a", encoding="utf-8") as f:
-        f.write("\n// a new patch variant at the same version\n")
-    lock = origin / record.FILE_NAME
-    old = record.load(lock)
-    assert old is not None
-    lock.write_text(
-        lock.read_text("utf-8").replace(old.digests["pyo3-ffi"], trees.digest_of(tree)),
-        encoding="utf-8",
-    )
+    change_vendored_tree(origin)
     git("commit", "-qam", "pyo3-ffi changed at the same version", cwd=origin)
     third = ci_job(jobs, origin, after_tar, patched=True)
     assert {"pyo3-ffi", "pyo3"} <= third

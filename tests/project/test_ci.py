@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_patcher, snapshot
+from helpers import change_vendored_tree, run_patcher, snapshot
 
 from patcher import trees
 from patcher.project import ci, record
@@ -65,16 +65,7 @@ def test_a_tree_changed_at_the_same_version_gets_a_new_copy(
     project = _checkout(tmp_path, applied_template)
     assert run_patcher("env", "--ci", cwd=project).returncode == 0
     old = {c.name for c in _copies(project)}
-    tree = project / ".pyo3-patcher" / "pyo3-ffi-0.28.3"
-    with (tree / "src" / "lib.rs").open("a", encoding="utf-8") as f:
-        f.write("// changed\n")
-    lock = project / record.FILE_NAME
-    rec = record.load(lock)
-    assert rec is not None
-    lock.write_text(
-        lock.read_text("utf-8").replace(rec.digests["pyo3-ffi"], trees.digest_of(tree)),
-        encoding="utf-8",
-    )
+    change_vendored_tree(project)
     result = run_patcher("env", "--ci", cwd=project)
     assert result.returncode == 0, result.stderr
     new = {c.name for c in _copies(project)}

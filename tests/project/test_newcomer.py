@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from helpers import copy_example, run_patcher, snapshot
+from helpers import copy_example, git, run_patcher, snapshot
 
 from patcher import cli, demo
 
@@ -112,25 +112,16 @@ def test_too_long_paths_get_one_short_error(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / ("d" * 200))
 
 
-def _git(*args: str | Path, cwd: Path) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *map(str, args)],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_a_reapply_in_a_clone_with_autocrlf_writes_nothing(
     tmp_path: Path, applied_template: Path
 ) -> None:
     origin = tmp_path / "origin"
     shutil.copytree(applied_template, origin, symlinks=True)
-    _git("init", "-q", cwd=origin)
-    _git("add", "-A", cwd=origin)
-    _git("commit", "-q", "-m", "patched", cwd=origin)
+    git("init", "-q", cwd=origin)
+    git("add", "-A", cwd=origin)
+    git("commit", "-q", "-m", "patched", cwd=origin)
     clone = tmp_path / "clone"
-    _git("clone", "-q", "-c", "core.autocrlf=true", origin, clone, cwd=tmp_path)
+    git("clone", "-q", "-c", "core.autocrlf=true", origin, clone, cwd=tmp_path)
     assert b"\r\n" in (clone / "pyo3-patcher.lock").read_bytes()
     before = snapshot(clone, skip=("target", ".git"))
     result = run_patcher("apply", "--project", clone)
