@@ -13,7 +13,8 @@ def register(sub: Any) -> None:
         "demo",
         help="build the bundled example twice, unpatched and patched, and compare",
         description="Copy the bundled example (or --example DIR) to a temporary folder and build "
-        "it with `pip wheel .` twice from two fresh venvs, as two CI jobs would: first "
+        "it with `pip wheel .` twice from two fresh venvs in one folder (CI jobs: `patcher "
+        "doctor`): first "
         "unpatched, then after `patcher apply` with the patched maturin of `patcher env`. "
         "Prints each build's time, which pyo3 crates the second build recompiled, and what "
         "the patch saved. Takes a few minutes; changes nothing outside the temporary folder.",
@@ -24,8 +25,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     ui.say(
-        "demo: building the example unpatched, then patched, twice each from a fresh venv, as "
-        "two CI jobs would (a few minutes; the first build of each is cold)"
+        "demo: building the example unpatched, then patched, twice each from a fresh venv in "
+        "one folder (a few minutes; the first build of each is cold)"
     )
     sys.stdout.write(demo.render(demo.run_demo(args.example)))
     return 0
