@@ -65,7 +65,13 @@ def checkout_top(project: Project) -> Path:
 
 
 def plan(project: Project, rec: Record) -> Mirror:
-    base = checkout_top(project).parent
+    top = checkout_top(project)
+    base = top.parent
+    if base == top:  # a checkout at the file system's root has no folder beside it
+        raise ProjectError(
+            f"CI mode needs a folder beside the checkout, and {top} is the root",
+            hint="check the repository out into a folder of its own (GitHub Actions does)",
+        )
     folder = base / MIRROR_DIR
     copies = {
         crate: folder / f"{crate}-{rec.pyo3_version}-{rec.digests[crate][:16]}"
