@@ -29,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # As rust-cache sets it in CI: the suite's debug builds (plain `cargo build`) never reuse
     # incremental state across its throwaway target dirs, so writing it is wasted work.
     os.environ.setdefault("CARGO_INCREMENTAL", "0")
+    # Debug builds (plain `cargo build`) without debug info: no test reads it, and writing it
+    # is a large part of compiling and linking pyo3 in the debug profile.
+    os.environ.setdefault("CARGO_PROFILE_DEV_DEBUG", "0")
     for name in ("PYO3_PYTHON", "PYO3_BASE_PYTHON", "VIRTUAL_ENV", "PYO3_CONFIG_FILE"):
         os.environ.pop(name, None)
 
