@@ -10,8 +10,8 @@ from patcher import cicache
 from patcher.cicache import Package
 
 KEPT = [
-    Package("pyo3-ffi", "0.28.3", ("pyo3_ffi",), "/elsewhere/pyo3-ffi"),
-    Package("syn", "2.0.0", ("syn",), "/registry/syn"),
+    Package("pyo3-ffi", "0.28.3", ("pyo3_ffi",), "elsewhere/pyo3-ffi"),
+    Package("syn", "2.0.0", ("syn",), "registry/syn"),
 ]
 
 
