@@ -7,7 +7,7 @@ from typing import Any
 from patcher import ui
 from patcher.commands.apply import add_project_arg
 from patcher.project import builds, ci, record
-from patcher.project.discovery import discover, opened
+from patcher.project.discovery import opened
 
 
 def register(sub: Any) -> None:
@@ -37,8 +37,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = discover(args.project)
-    with opened(project.directory) as project:
+    with opened(args.project) as project:
         rec = record.load(project.record_file)
         if rec is None:
             ui.warn(

@@ -50,9 +50,17 @@ _NEWEST = "Cargo.toml"
 class Mirror:
     """Where CI mode puts things for one checkout."""
 
-    base: Path  # the folder that holds the checkout
-    config: Path  # base/.cargo/config.toml
+    checkout: Path  # the top of the checkout
     trees: dict[str, Path]  # crate -> its copy
+
+    @property
+    def base(self) -> Path:
+        """The folder that holds the checkout."""
+        return self.checkout.parent
+
+    @property
+    def config(self) -> Path:
+        return self.base / ".cargo" / "config.toml"
 
     @property
     def folder(self) -> Path:
@@ -77,14 +85,14 @@ def plan(project: Project, rec: Record) -> Mirror:
         crate: folder / f"{crate}-{rec.pyo3_version}-{rec.digests[crate][:16]}"
         for crate in rec.crates
     }
-    return Mirror(base, base / ".cargo" / "config.toml", copies)
+    return Mirror(top, copies)
 
 
-def config_text(mirror: Mirror, checkout: Path) -> str:
+def config_text(mirror: Mirror) -> str:
     lines = [
         CONFIG_HEAD,
-        f"# cargo builds the copies of {checkout.name}'s vendored pyo3 trees named below: they",
-        "# lie outside the checkout, so that CI caches keep their build. The next",
+        f"# cargo builds the copies of {mirror.checkout.name}'s vendored pyo3 trees named below:",
+        "# they lie outside the checkout, so that CI caches keep their build. The next",
         "# `patcher env --ci` rewrites this file; deleting it and the copies is safe.",
         "[patch.crates-io]",
     ]
@@ -165,7 +173,7 @@ def materialize(project: Project, rec: Record) -> Mirror:
         os.replace(tmp, copy)
     _prune(mirror)
     mirror.config.parent.mkdir(exist_ok=True)
-    text = config_text(mirror, checkout_top(project))
+    text = config_text(mirror)
     if not mirror.config.is_file() or mirror.config.read_text(encoding="utf-8") != text:
         tmp_config = mirror.config.with_name(f".config.toml.{os.getpid()}")
         tmp_config.write_text(text, encoding="utf-8")
