@@ -2,15 +2,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from patcher import ui
 from patcher.commands.apply import add_project_arg
 from patcher.project import remove
-from patcher.project.discovery import opened
 
 
 def register(sub: Any) -> None:
@@ -30,16 +26,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        result = remove.run_remove(args.project, dry_run=args.dry_run, offline=args.offline)
-    except KeyboardInterrupt:
-        if args.dry_run or not _done_anyway(args.project):
-            raise
-        ui.say(
-            "interrupted after the remove was committed: it is done, and patcher finished "
-            "cleaning up its backups"
-        )
-        return 0
+    result = remove.run_remove(args.project, dry_run=args.dry_run, offline=args.offline)
     if args.json:
         payload = result.plan.as_json()
         payload["dry_run"] = args.dry_run
@@ -49,11 +36,3 @@ def run(args: argparse.Namespace) -> int:
     elif result.record is not None:
         sys.stdout.write(result.plan.render(done=not args.dry_run))
     return 0
-
-
-def _done_anyway(directory: Path) -> bool:
-    """After Ctrl-C: whether the remove had been committed (Ctrl-C came during the clean-up of
-    its backups). Opening the project finishes that clean-up, or rolls an unfinished change
-    back, as the next command would; then the record says which it was."""
-    with opened(directory) as project:
-        return not os.path.lexists(project.record_file)

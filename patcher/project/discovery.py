@@ -274,8 +274,8 @@ def opened(directory: Path, *, recover: bool = True) -> Iterator[Project]:
     this machine left (its journal is in our cache, never in the checkout).
 
     `recover=False` (verify) writes nothing: an interrupted run still pending is an error
-    there, since the project is half-changed. Two patchers on one project: the second waits
-    for the first (or fails clearly)."""
+    there (it neither rolls back nor finishes another run's change). Two patchers on one
+    project: the second waits for the first (or fails clearly)."""
     project = discover(directory)
     timeout = _lock_timeout()
     with cache.exclusive(project_mutex(project), timeout=timeout):
@@ -287,10 +287,11 @@ def opened(directory: Path, *, recover: bool = True) -> Iterator[Project]:
             journal = transaction.pending(project.workspace_root)
             if journal is not None:
                 raise transaction.RecoveryError(
-                    f"an interrupted patcher run left {project.workspace_root} half-changed "
-                    f"(its journal is {journal}); this command writes nothing, so it does not "
-                    "roll it back",
-                    hint="run `patcher apply` (or `patcher remove`) first: it rolls the "
-                    "interrupted change back, then run this command again",
+                    f"an interrupted patcher run left a journal for {project.workspace_root} "
+                    f"({journal}); this command writes nothing, so it neither rolls that change "
+                    "back nor finishes its clean-up",
+                    hint="run `patcher apply` (or `patcher remove`) first: it rolls an unfinished "
+                    "change back, or deletes the backups of a finished one; then run this "
+                    "command again",
                 )
         yield project

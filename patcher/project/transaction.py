@@ -182,7 +182,16 @@ class Transaction:
         self._log({"op": "commit"})
         self._committed = True
         self._close_journal()
-        _clean_up(self.staging, self.journal_file)
+        try:
+            fault_point("clean-up")
+            _clean_up(self.staging, self.journal_file)
+        except KeyboardInterrupt:
+            # The change is complete: Ctrl-C now could only leave backups behind and make the
+            # command say "interrupted" about a change that is done. Deleting them is quick.
+            _clean_up(self.staging, self.journal_file)
+            ui.warn(
+                "interrupted after the change was complete: patcher finished deleting its backups"
+            )
 
     # --- steps ------------------------------------------------------------------------
 

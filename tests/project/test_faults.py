@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import copy_example, run_patcher, snapshot
+from helpers import bytes_of, copy_example, run_patcher, snapshot
 
 APPLY_STEPS = [
     "vendor:pyo3",
@@ -85,3 +85,22 @@ def test_ctrl_c_during_apply_leaves_the_project_as_it_was(tmp_path: Path, step: 
     )
     assert result.returncode == 130, result.stderr
     assert snapshot(project) == before
+
+
+def test_ctrl_c_after_the_change_was_complete_says_it_is_done(tmp_path: Path) -> None:
+    """Ctrl-C while apply or remove deletes its backups, after the commit: the change is
+    done, so the command says so and exits 0 (not "interrupted"), and leaves no backups."""
+    project = copy_example(tmp_path)
+    before = snapshot(project)
+    ctrl_c = {"PYO3_PATCHER_FAULT": "clean-up", "PYO3_PATCHER_FAULT_KIND": "interrupt"}
+    for command in ("apply", "remove"):
+        source = ("--source", "crates.io") if command == "apply" else ()
+        result = run_patcher(command, "--project", project, *source, env=ctrl_c)
+        assert result.returncode == 0, result.stderr
+        assert "interrupted after the change was complete" in result.stderr
+        assert "error: interrupted" not in result.stderr
+        assert not list(project.glob(".pyo3-patcher-txn*"))
+        assert run_patcher("verify", "--project", project).returncode == (
+            0 if command == "apply" else 7  # removed: not applied
+        )
+    assert bytes_of(snapshot(project)) == bytes_of(before)
