@@ -57,15 +57,15 @@ def test_project_refresh_rebuilds_maturin_when_build_system_wants_another(tmp_pa
     )
     forgot = run_patcher("verify", "--project", project)
     assert forgot.returncode == 7
-    assert "now gets maturin 1.15.0+pyo3patcher.backend.v1" in forgot.stdout
+    assert "now gets maturin 1.15.0+pyo3patcher.backend.v2" in forgot.stdout
 
     result = run_patcher("refresh", "--project", project)
     assert result.returncode == 0, result.stderr
     assert (
-        "maturin: 1.16.0+pyo3patcher.backend.v1 -> 1.15.0+pyo3patcher.backend.v1" in result.stdout
+        "maturin: 1.16.0+pyo3patcher.backend.v2 -> 1.15.0+pyo3patcher.backend.v2" in result.stdout
     )
     assert "pyo3-ffi" not in result.stdout  # pyo3 did not move: its trees stay as they are
-    wheel = result.stdout.split("patched maturin 1.15.0+pyo3patcher.backend.v1: ")[1].strip()
+    wheel = result.stdout.split("patched maturin 1.15.0+pyo3patcher.backend.v2: ")[1].strip()
     assert Path(wheel).is_file() and Path(wheel).name.startswith("maturin-1.15.0+pyo3patcher")
     assert run_patcher("verify", "--project", project).returncode == 0
     env = run_patcher("env", "--project", project)  # the wheel is cached: no second build
