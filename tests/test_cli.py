@@ -105,8 +105,8 @@ def test_env_prints_shell_exports_that_a_shell_can_source(tmp_path: Path) -> Non
     wheels = Path(constraints).parent
     assert links == f"{wheels} /a b"  # the user's own find-links kept, after ours
     (wheel,) = wheels.glob("maturin-*.whl")
-    assert wheel.name.startswith("maturin-1.16.0+pyo3patcher.backend.v1-py3-none-")
-    assert Path(constraints).read_text() == "maturin==1.16.0+pyo3patcher.backend.v1\n"
+    assert wheel.name.startswith("maturin-1.16.0+pyo3patcher.backend.v2-py3-none-")
+    assert Path(constraints).read_text() == "maturin==1.16.0+pyo3patcher.backend.v2\n"
     plain = run_patcher("env", "--project", project)
     assert f"UV_FIND_LINKS={wheels}" in plain.stdout.splitlines()
 

@@ -4,9 +4,10 @@ upstream release, for any upstream.
 For each kind of change the upstream carries: try each variant, closest first: exact (or line
 offsets: `git apply` never fuzzes), then a three-way merge from the release the variant was
 made on. On success, regenerate the diff with fresh context, extend the old variant's range
-when the diff is the same change, else add a variant; the compile and behaviour check runs
-before pins or patches change. On a conflict, leave a work tree with the conflict markers and
-the upstream change that caused them, and stop; `--continue` picks it up.
+when it is the same change (the old diff applied as it is, or the new one reads the same),
+else add a variant; the compile and behaviour check runs before pins or patches change. On a
+conflict, leave a work tree with the conflict markers and the upstream change that caused
+them, and stop; `--continue` picks it up.
 """
 
 from __future__ import annotations
@@ -286,7 +287,10 @@ def _judge(
             "the resolved tree has no changes against the release",
             hint="the resolution dropped our change; resolve the conflict again",
         )
-    same = _normalized(new_diff) == _normalized(old.file.read_text("utf-8"))
+    # The old diff applied as it is (every context line matched, offsets only): the same
+    # change, even where the regenerated diff carries more context than the old one had (a
+    # hunk whose third line of context differs between releases keeps two).
+    same = how == "exact" or _normalized(new_diff) == _normalized(old.file.read_text("utf-8"))
     name = old.name if same else _new_variant_name(upstream.name, old)
     check = _check_candidate(upstream, pin, url, old, name=name, diff=new_diff)
     return _Prepared(old, how, new_diff, name, "extended" if same else "added", check)

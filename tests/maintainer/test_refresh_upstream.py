@@ -164,7 +164,7 @@ def test_maturin_patches_of_both_kinds_through_three_way_and_conflict(
     # verified, as this repository has no such tag
     result = run_patcher("refresh", "--upstream", "maturin@1.90.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert "maturin 1.90.0 (backend): exact; variant backend-v1 extended; " + backend in (
+    assert "maturin 1.90.0 (backend): exact; variant backend-v2 extended; " + backend in (
         result.stdout
     )
     assert "maturin 1.90.0 (compiled): three-way; variant compiled-v3 added; " + compiled in (
@@ -202,7 +202,7 @@ def test_maturin_patches_of_both_kinds_through_three_way_and_conflict(
     compile_rs.write_text(text[:start] + patch_side + release_side + text[end:], "utf-8")
     result = run_patcher("refresh", "--continue", "maturin@1.91.0", env=env)
     assert result.returncode == 0, result.stderr
-    assert "maturin 1.91.0 (backend): exact; variant backend-v1 extended" in result.stdout
+    assert "maturin 1.91.0 (backend): exact; variant backend-v2 extended" in result.stdout
     assert f"maturin 1.91.0 (compiled): continued; variant compiled-v4 added; {compiled}" in (
         result.stdout
     )

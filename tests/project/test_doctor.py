@@ -111,7 +111,7 @@ def test_patched_names_the_own_build_script_that_watches_pyo3_python(tmp_path: P
     found = diagnose(project, "--frontend", "uv", "--cache", "none")
 
     assert found["patched"] is True
-    assert found["maturin"].endswith("+pyo3patcher.backend.v1")
+    assert found["maturin"].endswith("+pyo3patcher.backend.v2")
     (crate,) = found["crates"]  # no pyo3 crate
     assert crate["name"] == "ffi-probe"
     assert (crate["cause"]["kind"], crate["cause"]["variable"]) == ("env-changed", "PYO3_PYTHON")

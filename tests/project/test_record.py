@@ -27,7 +27,7 @@ GOOD = Record(
     entries={"pyo3": ".pyo3-patcher/pyo3-0.28.3", "pyo3-ffi": ".pyo3-patcher/pyo3-ffi-0.28.3"},
     created_patch_table=True,
     separator="\n",
-    maturin="1.16.0+pyo3patcher.backend.v1",
+    maturin="1.16.0+pyo3patcher.backend.v2",
     registry={
         "pyo3": RegistryEntry("registry+https://github.com/rust-lang/crates.io-index", HEX64)
     },

@@ -57,16 +57,34 @@ def test_project_refresh_rebuilds_maturin_when_build_system_wants_another(tmp_pa
     )
     forgot = run_patcher("verify", "--project", project)
     assert forgot.returncode == 7
-    assert "now gets maturin 1.15.0+pyo3patcher.backend.v1" in forgot.stdout
+    assert "now gets maturin 1.15.0+pyo3patcher.backend.v2" in forgot.stdout
 
     result = run_patcher("refresh", "--project", project)
     assert result.returncode == 0, result.stderr
     assert (
-        "maturin: 1.16.0+pyo3patcher.backend.v1 -> 1.15.0+pyo3patcher.backend.v1" in result.stdout
+        "maturin: 1.16.0+pyo3patcher.backend.v2 -> 1.15.0+pyo3patcher.backend.v2" in result.stdout
     )
     assert "pyo3-ffi" not in result.stdout  # pyo3 did not move: its trees stay as they are
-    wheel = result.stdout.split("patched maturin 1.15.0+pyo3patcher.backend.v1: ")[1].strip()
+    wheel = result.stdout.split("patched maturin 1.15.0+pyo3patcher.backend.v2: ")[1].strip()
     assert Path(wheel).is_file() and Path(wheel).name.startswith("maturin-1.15.0+pyo3patcher")
     assert run_patcher("verify", "--project", project).returncode == 0
     env = run_patcher("env", "--project", project)  # the wheel is cached: no second build
     assert env.returncode == 0 and str(Path(wheel).parent) in env.stdout
+
+    # a record an earlier patcher wrote names a retired variant (backend-v1, which logged the
+    # base once per hook process): verify fails as for any other maturin the build does not
+    # get, and refresh moves the record to the current variant
+    lock = project / "pyo3-patcher.lock"
+    lock.write_text(lock.read_text("utf-8").replace(".backend.v2", ".backend.v1"), "utf-8")
+    retired = run_patcher("verify", "--project", project)
+    assert retired.returncode == 7
+    assert (
+        "now gets maturin 1.15.0+pyo3patcher.backend.v2, the record has "
+        "1.15.0+pyo3patcher.backend.v1: run `patcher refresh`" in retired.stdout
+    )
+    result = run_patcher("refresh", "--project", project)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "maturin: 1.15.0+pyo3patcher.backend.v1 -> 1.15.0+pyo3patcher.backend.v2" in result.stdout
+    )
+    assert run_patcher("verify", "--project", project).returncode == 0

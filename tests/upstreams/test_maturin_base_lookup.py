@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from helpers import base_lookup_script, pythons
 
-SCRIPT = base_lookup_script("backend-v1.patch") + "\nprint(_pyo3_patcher_base_python())\n"
+SCRIPT = base_lookup_script("backend-v2.patch") + "\nprint(_pyo3_patcher_base_python())\n"
 PYTHONS = pythons()
 KINDS = ["venv", "venv --copies", "virtualenv", "uv venv"]
 
 
 def test_both_patches_carry_the_same_script() -> None:
-    assert base_lookup_script("backend-v1.patch") == base_lookup_script("compiled-v2.patch")
+    assert base_lookup_script("backend-v2.patch") == base_lookup_script("compiled-v2.patch")
 
 
 def _make(kind: str, python: str, where: Path) -> Path:

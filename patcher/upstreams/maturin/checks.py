@@ -58,10 +58,23 @@ def probe_said(output: str) -> dict[str, str]:
     return {k: v.strip() for k, v in re.findall(r"probe (PYO3_\w+)=(.*)", output)}
 
 
+_LOG_LINE = "pyo3-patcher: PYO3_BASE_PYTHON="
+
+# the hook every frontend runs first, in a process of its own: the base is exported (at
+# import) but not logged, so that the build log names it once, from the build hook
+_OTHER_HOOK = (
+    "import os, maturin; maturin.get_requires_for_build_wheel(); "
+    "print('probe PYO3_BASE_PYTHON=' + os.environ.get('PYO3_BASE_PYTHON', ''))"
+)
+_BUILD_HOOK = "import sys, maturin; maturin.build_wheel(sys.argv[1])"
+
+
 def check_backend(pin: Pin, variant: Variant, *, url: str | None = None) -> str:
-    """Run the patched backend's build_wheel hook in a venv, with a maturin stand-in that
-    says what it got: PYO3_BASE_PYTHON must be the base interpreter, also when an unusable
-    value is inherited, and an empty value (an opt-out) must stay empty."""
+    """Run the patched backend's hooks in a venv, each in a process of its own as frontends
+    do, with a maturin stand-in that says what it got: PYO3_BASE_PYTHON must be the base
+    interpreter, also when an unusable value is inherited, and an empty value (an opt-out)
+    must stay empty. Another hook exports it too but says nothing; the build hook says it
+    once."""
     base = proc.base_python()
     with tempfile.TemporaryDirectory(prefix="patcher-probe-") as tmp:
         work = Path(tmp)
@@ -73,9 +86,9 @@ def check_backend(pin: Pin, variant: Variant, *, url: str | None = None) -> str:
         (work / "bin" / "maturin").chmod(0o755)
         write_probe(work / "probe")
         python = proc.make_venv(work / "venv")
-        hook = "import sys, maturin; maturin.build_wheel(sys.argv[1])"
 
-        def seen(inherited: str | None) -> str:
+        def seen(inherited: str | None, hook: str = _BUILD_HOOK) -> tuple[str, list[str]]:
+            """What the stand-in (or the hook) got, and the backend's log lines."""
             env = {
                 "PATH": f"{work / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                 "PYTHONPATH": str(work / "pkg"),
@@ -91,23 +104,33 @@ def check_backend(pin: Pin, variant: Variant, *, url: str | None = None) -> str:
                 unset=() if inherited is not None else ("PYO3_BASE_PYTHON",),
                 what=f"the patched backend of maturin {pin.version} failed",
             )
-            return probe_said(done.stdout + done.stderr).get("PYO3_BASE_PYTHON", "")
+            said = done.stdout + done.stderr
+            logged = [line for line in said.splitlines() if line.startswith(_LOG_LINE)]
+            return probe_said(said).get("PYO3_BASE_PYTHON", ""), logged
+
+        def fail(problem: str) -> PatchError:
+            return PatchError(f"patched backend of maturin {pin.version} {problem}", _MISBEHAVES)
 
         (work / "wheels").mkdir()
-        if seen(None) != base:
-            raise PatchError(f"patched backend of maturin {pin.version}: no base", _MISBEHAVES)
-        if seen(str(work / "not-a-python")) != base:
-            raise PatchError(
-                f"patched backend of maturin {pin.version} kept an unusable inherited base",
-                _MISBEHAVES,
-            )
-        if seen("") != "":
-            raise PatchError(
-                f"patched backend of maturin {pin.version} overrode an opt-out", _MISBEHAVES
-            )
+        for inherited in (None, str(work / "not-a-python")):
+            got, logged = seen(inherited)
+            if got != base:
+                raise fail(
+                    "handed maturin no base"
+                    if inherited is None
+                    else "kept an unusable inherited base"
+                )
+            if logged != [_LOG_LINE + base]:
+                raise fail(f"logged {logged!r} in the build hook, not the base once")
+        got, logged = seen(None, _OTHER_HOOK)
+        if got != base or logged:
+            raise fail(f"in another hook's process: exported {got!r}, logged {logged!r}")
+        if seen("") != ("", []):
+            raise fail("overrode an opt-out")
     return (
         "the backend hands maturin PYO3_BASE_PYTHON = the base interpreter; an unusable "
-        "inherited value is replaced; an empty one is kept"
+        "inherited value is replaced; an empty one is kept; every hook exports it, the build "
+        "hook alone logs it, once"
     )
 
 
