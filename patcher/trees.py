@@ -71,6 +71,29 @@ def copy_tree(src: Path, dest: Path) -> None:
         raise copy_failure(exc) from None
 
 
+def link_tree(src: Path, dest: Path) -> None:
+    """`copy_tree` for a scratch tree of ours made from another: each file a hard link where
+    the file system allows (files are never written in place after this; removing one
+    unlinks it from this tree only), a copy where not. Saves writing every file again."""
+    try:
+        shutil.copytree(
+            src,
+            dest,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(*IGNORED_NAMES),
+            copy_function=_link_or_copy,
+        )
+    except shutil.Error as exc:
+        raise copy_failure(exc) from None
+
+
+def _link_or_copy(src: str, dest: str) -> None:
+    try:
+        os.link(src, dest, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dest, follow_symlinks=False)
+
+
 def copy_failure(exc: shutil.Error) -> OSError | ProjectError:
     """One short error for a failed copytree, whose own error lists every file that failed
     (a full disk or too-long paths: thousands of lines): the first failure and the count."""

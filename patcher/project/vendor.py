@@ -63,6 +63,7 @@ def finish_tree(tree: Path, crate: str, version: str) -> None:
         for name in filenames:
             if name in GIT_FILES:
                 (Path(dirpath) / name).unlink()
+    (tree / MARKER).unlink(missing_ok=True)  # a link to a file of another tree: not written through
     (tree / MARKER).write_text(marker_text(crate, version), encoding="utf-8")
 
 
@@ -80,7 +81,7 @@ class VendoredRelease:
         return self.patched.version
 
 
-_VENDORED: dict[Path, VendoredRelease] = {}
+_VENDORED: dict[tuple[Path, str], VendoredRelease] = {}
 
 
 def vendored(patched: PatchedRelease) -> VendoredRelease:
@@ -88,12 +89,12 @@ def vendored(patched: PatchedRelease) -> VendoredRelease:
     are derived from an anchored source: upstreams/sources.py); never read from the cache,
     whose entries anyone who shares it could have changed along with their digests."""
     pin = patched.pristine.pin
-    key = next(iter(patched.directories.values())).parent
+    key = (patched.pristine.crates[0].directory.parent, patched.variant.digest)
     if key not in _VENDORED:
         dest = sources.scratch(f"pyo3-{pin.version}-vendored-{VENDORED_FORM}")
         dest.mkdir()
         for crate, source in patched.directories.items():
-            trees.copy_tree(source, dest / crate)
+            trees.link_tree(source, dest / crate)  # finish_tree only unlinks and adds files
             finish_tree(dest / crate, crate, pin.version)
         names = sorted(patched.directories)
         _VENDORED[key] = VendoredRelease(

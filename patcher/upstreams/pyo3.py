@@ -53,7 +53,7 @@ class PatchedRelease:
     pristine: PristineRelease
     variant: Variant
     outcome: str  # "patched", or "upstream" when the release already carries the change
-    directories: dict[str, Path]  # crate name -> patched tree in the cache
+    directories: dict[str, Path]  # crate name -> patched tree (scratch; read only)
     digests: dict[str, str]  # crate name -> tree digest
 
     @property
@@ -149,11 +149,9 @@ def patched(release: PristineRelease, variant: Variant) -> PatchedRelease:
         checked = variants.check_patch(variant)
         dest = sources.scratch(f"pyo3-{release.pin.version}-patched")
         dest.mkdir()
-        outcome = _patch_into(release, checked, dest)
-        digests = {c.name: trees.digest_of(dest / c.name) for c in release.crates}
-        _PATCHED[key] = PatchedRelease(
-            release, variant, outcome, {n: dest / n for n in digests}, digests
-        )
+        outcome, directories = _patch_into(release, checked, dest)
+        digests = {name: trees.digest_of(tree) for name, tree in directories.items()}
+        _PATCHED[key] = PatchedRelease(release, variant, outcome, directories, digests)
     return _PATCHED[key]
 
 
@@ -186,20 +184,27 @@ def stage_touched(
     return touched
 
 
-def _patch_into(release: PristineRelease, checked: CheckedPatch, dest: Path) -> str:
+def _patch_into(
+    release: PristineRelease, checked: CheckedPatch, dest: Path
+) -> tuple[str, dict[str, Path]]:
+    """The variant applied to the crates it touches, each moved to `dest/<crate>`; the
+    outcome and every crate's tree (an untouched crate's is its pristine tree: read only
+    from here on, so never copied)."""
     with tempfile.TemporaryDirectory(prefix="patcher-stage-") as tmp:
         stage = Path(tmp) / "repo"
         touched = stage_touched(release.crates, checked.files, stage)
         outcome = variants.apply(checked, stage)
-        for crate in release.crates:
-            if crate.name not in touched:
-                trees.copy_tree(crate.directory, dest / crate.name)
-            elif crate.path_in_vcs:
+        for crate in touched.values():
+            if crate.path_in_vcs:
                 shutil.move(str(stage / crate.path_in_vcs), str(dest / crate.name))
         for crate in touched.values():
             if not crate.path_in_vcs:  # what is left of the stage is the root crate
                 shutil.move(str(stage), str(dest / crate.name))
-    return outcome
+    directories = {
+        crate.name: dest / crate.name if crate.name in touched else crate.directory
+        for crate in release.crates
+    }
+    return outcome, directories
 
 
 def patched_release(
