@@ -43,6 +43,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     times, on the shared cache's locks. With one worker per core, a 2-core machine sat half
     idle (the tests that never build ran in 238 s with 2 workers, 194 s with 4 on the same
     busy machine). `PYTEST_XDIST_AUTO_NUM_WORKERS` still overrides this."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):  # xdist's own hook would read it
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return 2 * (cores or 1)
 
