@@ -105,7 +105,17 @@ def venv_python(venv: Path) -> Path:
 
 def make_venv(where: Path, *, python: str | None = None, with_pip: bool = False) -> Path:
     """A fresh virtual environment of `python` (default: our base interpreter); returns its
-    interpreter."""
-    cmd = [python or base_python(), "-m", "venv", *([] if with_pip else ["--without-pip"])]
+    interpreter.
+
+    With pip, virtualenv makes it: it seeds pip from its cached wheel in about a tenth of the
+    CPU of the standard library's ensurepip (0.3 s instead of 3 s; doctor and demo make a venv
+    per build). The venv is the same kind to maturin and pyo3: a new path per venv, the same
+    base interpreter."""
+    interpreter = python or base_python()
+    if with_pip:
+        cmd = [sys.executable, "-m", "virtualenv", "--quiet", "--no-setuptools"]
+        cmd += ["--no-periodic-update", "--python", interpreter]
+    else:
+        cmd = [interpreter, "-m", "venv", "--without-pip"]
     run([*cmd, where], what=f"could not create a virtual environment at {where}")
     return venv_python(where)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import compileall
 import fcntl
 import os
 import shutil
@@ -12,6 +13,11 @@ from helpers import BASE_PYTHON, REPO_ROOT, copy_example, run_patcher, strip_cra
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # once, in xdist's controller (or a plain run)
+        # The suite runs the CLI some 400 times. Where PYTHONDONTWRITEBYTECODE is set (as on
+        # the CI machines), each run compiled every module of patcher from source again: about
+        # 0.1 s of CPU a run. Python still reads bytecode written beforehand (git-ignored).
+        compileall.compile_dir(REPO_ROOT / "patcher", quiet=1)
     # Cargo's downloads live inside the repository (git-ignored), never in $HOME; a fresh
     # clone starts empty and fills it from crates.io.
     cargo_home = Path(
@@ -22,6 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # The real upstream is unreachable from CI; tests name their own git repositories.
     os.environ["PYO3_PATCHER_PYO3_URL"] = "file:///nonexistent/pyo3.git"
     os.environ.pop("CARGO_TARGET_DIR", None)
+    # virtualenv's cache of seed wheels, likewise in the repository rather than $HOME
+    os.environ["VIRTUALENV_OVERRIDE_APP_DATA"] = str(REPO_ROOT / ".cache" / "virtualenv")
     # Release builds (maturin's, and maturin itself from source) without optimisation: the
     # suite tests behaviour, not speed, and this halves building maturin (about 120 s cold
     # instead of 270 s on 2 cores). bench/ builds as users do.
@@ -38,15 +46,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: no error without it
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: two workers per core. Much of this suite waits rather than computes: on
-    pip, uv and cargo talking to the registries, on Python starting the CLI hundreds of
-    times, on the shared cache's locks. With one worker per core, a 2-core machine sat half
-    idle (the tests that never build ran in 238 s with 2 workers, 194 s with 4 on the same
-    busy machine). `PYTEST_XDIST_AUTO_NUM_WORKERS` still overrides this."""
+    """`-n auto`: one worker per core (the cores this process may use, not the machine's).
+    Two per core was tried: on an idle 2-core machine from a clean clone the suite took
+    10:22 to 10:35 with 4 workers and 8:42 with 2, whose processes spent 920 CPU-seconds
+    against about 1,190 (cargo, rustc and pip fighting over two cores spend much of it in
+    the kernel). `PYTEST_XDIST_AUTO_NUM_WORKERS` still overrides this."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):  # xdist's own hook would read it
         return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 2 * (cores or 1)
+    return cores or 1
 
 
 # Slow tests by weight (CPU-minutes of cold builds, measured): each worker starts on the
