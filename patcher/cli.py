@@ -176,7 +176,9 @@ def _crash_report(argv: Sequence[str] | None) -> Path:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from patcher import cache
+    from patcher import cache, tempdirs
+
+    tempdirs.claim()
 
     relative_cache = os.environ.get(cache.ENV_VAR, "")
     if relative_cache and not Path(relative_cache).is_absolute():

@@ -64,35 +64,7 @@ class Workspace:
         return cls(root, members)
 
 
-SHADOW_PREFIX = "pyo3-patcher-shadow-"
-_OWNER = "pyo3-patcher-owner.json"  # our marker in a shadow: the process that made it
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # not ours to signal: it exists
-        return True
-    return True
-
-
-def remove_stale() -> None:
-    """Remove shadows of patcher processes that died without cleaning up (`kill -9`): only
-    folders that carry our marker naming a process that no longer runs."""
-    if os.name != "posix":  # os.kill(pid, 0) terminates a process on Windows
-        return
-    for folder in Path(tempfile.gettempdir()).glob(SHADOW_PREFIX + "*"):
-        try:
-            owner = json.loads((folder / _OWNER).read_text(encoding="utf-8"))
-            pid = owner["pid"]
-            if owner.get("tool") != "pyo3-patcher" or type(pid) is not int or pid <= 0:
-                continue
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not ours, or still being made
-        if folder.is_dir() and not folder.is_symlink() and not _alive(pid):
-            shutil.rmtree(folder, ignore_errors=True)
+SHADOW_PREFIX = "pyo3-patcher-shadow-"  # in the process's own temp folder (tempdirs.py)
 
 
 class Shadow:
@@ -117,12 +89,8 @@ class Shadow:
         return self._tmp / "workspace"
 
     def __enter__(self) -> Shadow:
-        remove_stale()
         self._tmp = Path(tempfile.mkdtemp(prefix=SHADOW_PREFIX))
         try:
-            (self._tmp / _OWNER).write_text(
-                json.dumps({"tool": "pyo3-patcher", "pid": os.getpid()}), encoding="utf-8"
-            )
             self._build()
         except BaseException:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -78,19 +78,34 @@ def _owned_by(folder: Path, pid: int) -> None:
     )
 
 
-def test_the_shadows_of_killed_runs_are_cleaned_up(tmp_path: Path) -> None:
+def test_the_temp_folders_of_killed_runs_are_cleaned_up(tmp_path: Path) -> None:
+    """kill -9 leaves the run's temp folder (shadows, derived trees): the next run deletes
+    it, and only folders with our marker naming a process that is gone."""
     temp = tmp_path / "temp"
     temp.mkdir()
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    _owned_by(temp / "pyo3-patcher-shadow-killed", gone.pid)
-    _owned_by(temp / "pyo3-patcher-shadow-running", os.getpid())
-    (temp / "pyo3-patcher-shadow-unmarked").mkdir()
+    in_temp = {"TMPDIR": str(temp)}
+    killed = run_patcher(
+        "apply",
+        "--project",
+        copy_example(tmp_path, "killed"),
+        env={
+            **in_temp,
+            "PYO3_PATCHER_FAULT": "write:Cargo.toml",
+            "PYO3_PATCHER_FAULT_KIND": "kill",
+        },
+    )
+    assert killed.returncode == -9
+    (left,) = temp.iterdir()
+    assert left.name.startswith("pyo3-patcher-run-") and any(left.rglob("Cargo.toml"))
+    _owned_by(temp / "pyo3-patcher-run-running", os.getpid())
+    (temp / "pyo3-patcher-run-unmarked").mkdir()
     project = copy_example(tmp_path)
-    result = run_patcher("apply", "--dry-run", "--project", project, env={"TMPDIR": str(temp)})
+    result = run_patcher("apply", "--dry-run", "--project", project, env=in_temp)
     assert result.returncode == 0, result.stderr
-    left = sorted(p.name for p in temp.iterdir())
-    assert left == ["pyo3-patcher-shadow-running", "pyo3-patcher-shadow-unmarked"]
+    assert sorted(p.name for p in temp.iterdir()) == [
+        "pyo3-patcher-run-running",
+        "pyo3-patcher-run-unmarked",
+    ]
 
 
 def test_too_long_paths_get_one_short_error(tmp_path: Path) -> None:
