@@ -1,0 +1,100 @@
+"""Benchmark: what `patcher apply`, `verify` and `remove` cost on the bundled example with a
+warm cache, in wall time and CPU (user + system, the command and the children it waited
+for, cargo included).
+
+    python bench/bench_commands.py --runs 10 --output bench/RESULTS.md
+
+Each run is apply, verify, remove on one copy of the example, `--offline`, as the CLI, the
+way CI runs them. The cache is warmed once before the runs (the published crates
+downloaded); everything derived from it is derived again in each process, as always.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from results import write_section  # noqa: E402
+
+EXAMPLE = REPO / "examples" / "hello-pyo3"
+COMMANDS = ("apply", "verify", "remove")
+
+
+def run(command: str, project: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one `python -m patcher <command>`; exits on failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "patcher", command, "--project", str(project), "--offline", "-q"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"patcher {command} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--output", type=Path, help="write the table into this RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "PYO3_PATCHER_CACHE_DIR": str(work / "cache")}
+        project = work / "example"
+        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target"))
+        warm = subprocess.run(
+            [sys.executable, "-m", "patcher", "apply", "--project", str(project), "-q"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if warm.returncode != 0:
+            raise SystemExit(f"warming the cache failed:\n{warm.stderr[-3000:]}")
+        run("remove", project, env)
+        seconds: dict[str, list[tuple[float, float]]] = {c: [] for c in COMMANDS}
+        for i in range(args.runs):
+            for command in COMMANDS:
+                seconds[command].append(run(command, project, env))
+            print(f"run {i + 1}/{args.runs}", file=sys.stderr)
+    rows = [
+        "# patcher apply, verify and remove on examples/hello-pyo3 (pyo3 0.28.3), warm cache",
+        "",
+        f"`python bench/bench_commands.py --runs {args.runs}`: medians, `--offline`, the CLI as "
+        "a subprocess; CPU is user + system of the command and the children it waited for.",
+        "",
+        "| command | wall (s) | CPU (s) |",
+        "|---|---:|---:|",
+    ]
+    for command in COMMANDS:
+        wall = statistics.median(w for w, _ in seconds[command])
+        cpu = statistics.median(c for _, c in seconds[command])
+        rows.append(f"| {command} | {wall:.2f} | {cpu:.2f} |")
+    text = "\n".join(rows) + "\n"
+    print(text)
+    if args.output:
+        write_section(args.output, "bench_commands", text)
+
+
+if __name__ == "__main__":
+    main()
