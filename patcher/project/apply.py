@@ -298,7 +298,7 @@ def _edits(
     if recorded is None or trees.tree_digest(digests) == recorded:
         return []
     if release is not None and release.digests[crate] == recorded:
-        expected = trees.file_digests(release.directories[crate])
+        expected = release.files[crate]
         found = trees.diff_digests(expected, digests)
         return sorted(found["changed"] + found["added"] + found["deleted"])
     return [""]  # which files, only `patcher verify` can tell: the tree is named whole

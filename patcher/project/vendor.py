@@ -21,6 +21,7 @@ and `git_problems` finds those so that apply can warn.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 
@@ -74,11 +75,16 @@ class VendoredRelease:
 
     patched: PatchedRelease
     directories: dict[str, Path]  # crate -> its vendored form
-    digests: dict[str, str]  # crate -> tree digest
+    files: dict[str, dict[str, str]]  # crate -> its files' sha256 by relative path (read once)
 
     @property
     def version(self) -> str:
         return self.patched.version
+
+    @functools.cached_property
+    def digests(self) -> dict[str, str]:
+        """Crate -> tree digest."""
+        return {crate: trees.tree_digest(files) for crate, files in self.files.items()}
 
 
 _VENDORED: dict[tuple[Path, str], VendoredRelease] = {}
@@ -100,7 +106,7 @@ def vendored(patched: PatchedRelease) -> VendoredRelease:
         _VENDORED[key] = VendoredRelease(
             patched,
             {name: dest / name for name in names},
-            {name: trees.digest_of(dest / name) for name in names},
+            {name: trees.file_digests(dest / name) for name in names},
         )
     return _VENDORED[key]
 

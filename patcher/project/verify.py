@@ -189,7 +189,7 @@ def _expected(
         except PatcherError as exc:
             said.append(f"{source}: {exc.message}")
             continue
-        return {c: trees.file_digests(release.directories[c]) for c in rec.crates}, ""
+        return {c: release.files[c] for c in rec.crates}, ""
     return None, "; ".join(said)
 
 
