@@ -34,6 +34,17 @@ def _applied(tmp_path: Path, applied_template: Path) -> Path:
     return project
 
 
+def _refused(tmp_path: Path, project: Path, *command: str, said: tuple[str, ...]) -> None:
+    """`patcher <command>` refuses (exit 3), says each of `said`, and leaves the project and a
+    decoy folder beside it as they were."""
+    decoy = _decoy(tmp_path)
+    before, around = snapshot(project), snapshot(decoy)
+    result = run_patcher(*command, "--project", project, "--offline")
+    assert result.returncode == 3, result.stderr
+    assert all(words in result.stderr for words in said), result.stderr
+    assert snapshot(project) == before and snapshot(decoy) == around
+
+
 def _commit_journal(project: Path, folder: str) -> None:
     """A journal in the checkout, shaped like patcher's own (old and new staging names),
     whose steps would delete src/, plant a git hook and delete .git."""
@@ -84,12 +95,7 @@ def test_verify_fails_closed_on_a_pending_run_and_writes_nothing(tmp_path: Path)
     project = copy_example(tmp_path)
     env = {"PYO3_PATCHER_FAULT": "write:Cargo.toml", "PYO3_PATCHER_FAULT_KIND": "kill"}
     assert run_patcher("apply", "--project", project, env=env).returncode == -9
-    decoy = _decoy(tmp_path)
-    before, around = snapshot(project), snapshot(decoy)
-    result = run_patcher("verify", "--project", project, "--offline")
-    assert result.returncode == 3, result.stderr
-    assert "interrupted" in result.stderr and "patcher apply" in result.stderr
-    assert snapshot(project) == before and snapshot(decoy) == around
+    _refused(tmp_path, project, "verify", said=("interrupted", "patcher apply"))
 
 
 def test_a_users_git_rule_files_in_the_vendor_folder_are_not_overwritten(tmp_path: Path) -> None:
@@ -98,12 +104,7 @@ def test_a_users_git_rule_files_in_the_vendor_folder_are_not_overwritten(tmp_pat
         f.write('\n[tool.pyo3-patcher]\nvendor-dir = "vendor"\n')
     (project / "vendor").mkdir()
     (project / "vendor" / ".gitignore").write_text("*.bak\n", encoding="utf-8")
-    decoy = _decoy(tmp_path)
-    before, around = snapshot(project), snapshot(decoy)
-    result = run_patcher("apply", "--project", project, "--offline")
-    assert result.returncode == 3, result.stderr
-    assert "will not overwrite it" in result.stderr and "hint:" in result.stderr
-    assert snapshot(project) == before and snapshot(decoy) == around
+    _refused(tmp_path, project, "apply", said=("will not overwrite it", "hint:"))
 
 
 def test_remove_keeps_git_rule_files_that_are_not_ours(
@@ -230,12 +231,7 @@ def test_a_record_naming_another_release_than_the_trees(
     record.write_text(
         record.read_text(encoding="utf-8").replace("0.28.3", "0.27.0"), encoding="utf-8"
     )
-    decoy = _decoy(tmp_path)
-    before, around = snapshot(project), snapshot(decoy)
-    result = run_patcher("remove", "--project", project, "--offline")
-    assert result.returncode == 3, result.stderr
-    assert "does not match the trees" in result.stderr and "hint:" in result.stderr
-    assert snapshot(project) == before and snapshot(decoy) == around
+    _refused(tmp_path, project, "remove", said=("does not match the trees", "hint:"))
 
 
 def test_a_file_size_limit_is_said_not_a_crash(tmp_path: Path) -> None:
