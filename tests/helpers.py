@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,14 @@ def change_vendored_tree(project: Path, crate: str = "pyo3-ffi", version: str = 
         lock.read_text("utf-8").replace(old.digests[crate], trees.digest_of(tree)),
         encoding="utf-8",
     )
+
+
+def marker_script(where: Path, *, status: int = 0) -> tuple[Path, Path]:
+    """A program that leaves a marker file when it runs (then exits with `status`): what a
+    hostile input would make git run. Returns (the program, its marker)."""
+    marker = where / "decoy" / "RAN"
+    script = where / "decoy" / "evil.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!/bin/sh\ntouch {marker}\nexit {status}\n", encoding="utf-8")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script, marker

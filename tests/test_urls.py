@@ -3,24 +3,13 @@ git as an option or as a transport that runs a program (issue 18, class 2)."""
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
-from helpers import copy_example, run_patcher, snapshot
+from helpers import copy_example, marker_script, run_patcher, snapshot
 
 from patcher import git
 from patcher.errors import UsageError
-
-
-def _evil_script(tmp: Path) -> tuple[Path, Path]:
-    """A program that leaves a marker file when it runs."""
-    marker = tmp / "decoy" / "RAN"
-    script = tmp / "decoy" / "evil.sh"
-    script.parent.mkdir(parents=True)
-    script.write_text(f"#!/bin/sh\ntouch {marker}\n", encoding="utf-8")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return script, marker
 
 
 def _hostile_urls(script: Path) -> list[str]:
@@ -53,7 +42,7 @@ def test_supported_urls_pass(url: str) -> None:
 
 
 def test_hostile_urls_are_refused_before_git_runs(tmp_path: Path) -> None:
-    script, marker = _evil_script(tmp_path)
+    script, marker = marker_script(tmp_path)
     for url in _hostile_urls(script):
         assert git.url_problem(url) is not None, url
         # the boundary refuses on its own too, whoever calls it
@@ -65,7 +54,7 @@ def test_hostile_urls_are_refused_before_git_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("setting", ["pyo3-url", "maturin-url"])
 @pytest.mark.parametrize("command", ["apply", "verify", "env"])
 def test_a_hostile_url_setting_is_refused(tmp_path: Path, setting: str, command: str) -> None:
-    script, marker = _evil_script(tmp_path)
+    script, marker = marker_script(tmp_path)
     project = copy_example(tmp_path / "project")
     with (project / "pyproject.toml").open("a", encoding="utf-8") as stream:
         stream.write(f'\n[tool.pyo3-patcher]\n{setting} = "--upload-pack={script}"\n')
@@ -80,7 +69,7 @@ def test_a_hostile_url_setting_is_refused(tmp_path: Path, setting: str, command:
 
 @pytest.mark.parametrize("variable", ["PYO3_PATCHER_PYO3_URL", "PYO3_PATCHER_MATURIN_URL"])
 def test_a_hostile_url_variable_is_refused(tmp_path: Path, variable: str) -> None:
-    script, marker = _evil_script(tmp_path)
+    script, marker = marker_script(tmp_path)
     project = copy_example(tmp_path / "project")
     with (project / "pyproject.toml").open("a", encoding="utf-8") as stream:
         stream.write('\n[tool.pyo3-patcher]\nmaturin-patch = "compiled"\n')

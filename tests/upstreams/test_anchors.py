@@ -5,13 +5,12 @@ poisoned entry can neither steer git into running a program nor get its content 
 from __future__ import annotations
 
 import json
-import stat
 import zipfile
 from pathlib import Path
 
 import git as gitpython
 import pytest
-from helpers import snapshot
+from helpers import marker_script, snapshot
 
 from patcher import cache, git
 from patcher.errors import SourceError
@@ -32,15 +31,6 @@ def _upstream(tmp: Path) -> tuple[str, Pin]:
     repo.create_tag("v1.0.0")
     pin = Pin(upstream="demo", version="1.0.0", tag="v1.0.0", commit=repo.head.commit.hexsha)
     return repo_dir.as_uri(), pin
-
-
-def _marker_script(tmp: Path) -> tuple[Path, Path]:
-    marker = tmp / "decoy" / "RAN"
-    script = tmp / "decoy" / "evil.sh"
-    script.parent.mkdir(parents=True)
-    script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n", encoding="utf-8")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return script, marker
 
 
 def _mirror(url: str, pin: Pin) -> Path:
@@ -69,7 +59,7 @@ def test_a_poisoned_mirror_runs_nothing_and_its_objects_are_rehashed(
     (mirror / "refs" / "replace" / pin.commit).write_text(other + "\n", encoding="utf-8")
 
     # a cache poisoned to run a program on the next fetch: config and hooks
-    script, marker = _marker_script(tmp_path)
+    script, marker = marker_script(tmp_path, status=1)
     (mirror / "config").write_text(
         "[core]\n\tbare = true\n\tsshCommand = " + str(script) + "\n"
         f'[remote "{url}"]\n\tuploadpack = {script}\n'
