@@ -31,7 +31,7 @@ from patcher import cargolog, cicache  # noqa: E402
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
-from results import write_section  # noqa: E402
+from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 KINDS = ("unpatched", "patched", "floor")
@@ -148,9 +148,7 @@ def main() -> int:
             "",
         ]
     )
-    if args.output:
-        write_section(args.output, "bench_ci", text)
-    sys.stdout.write(text)
+    report(text, args.output, "bench_ci")
     return 0
 
 

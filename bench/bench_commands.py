@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-from results import write_section  # noqa: E402
+from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 COMMANDS = ("apply", "verify", "remove")
@@ -82,9 +82,7 @@ def main() -> None:
         cpu = statistics.median(c for _, c in seconds[command])
         rows.append(f"| {command} | {wall:.2f} | {cpu:.2f} |")
     text = "\n".join(rows) + "\n"
-    print(text)
-    if args.output:
-        write_section(args.output, "bench_commands", text)
+    report(text, args.output, "bench_commands")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from results import write_section  # noqa: E402
+from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 # as in patcher.upstreams.maturin: these steer pip to other wheels than PyPI's
@@ -173,9 +173,7 @@ def main() -> int:
             "",
         ]
     )
-    if args.output:
-        write_section(args.output, "bench_env", text)
-    sys.stdout.write(text)
+    report(text, args.output, "bench_env")
     return 0
 
 

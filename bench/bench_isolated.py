@@ -29,7 +29,7 @@ from patcher.demo import isolated_build, prepare, recompiled  # noqa: E402
 from patcher.proc import base_python  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
-from results import write_section  # noqa: E402
+from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 
@@ -124,9 +124,7 @@ def main() -> int:
             "",
         ]
     )
-    if args.output:
-        write_section(args.output, "bench_isolated", text)
-    sys.stdout.write(text)
+    report(text, args.output, "bench_isolated")
     return 0
 
 

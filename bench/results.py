@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 
@@ -17,3 +18,10 @@ def write_section(path: Path, name: str, text: str) -> None:
     else:
         new = (old.rstrip() + "\n\n" if old.strip() else "") + block
     path.write_text(new, encoding="utf-8")
+
+
+def report(text: str, output: Path | None, name: str) -> None:
+    """Print a benchmark's section, and write it into `output` (a RESULTS.md) when given."""
+    sys.stdout.write(text)
+    if output is not None:
+        write_section(output, name, text)
