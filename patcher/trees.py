@@ -64,24 +64,18 @@ def diff_digests(expected: dict[str, str], actual: dict[str, str]) -> dict[str, 
     }
 
 
-def copy_tree(src: Path, dest: Path) -> None:
-    try:
-        shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
-    except shutil.Error as exc:
-        raise copy_failure(exc) from None
-
-
-def link_tree(src: Path, dest: Path) -> None:
-    """`copy_tree` for a scratch tree of ours made from another: each file a hard link where
-    the file system allows (files are never written in place after this; removing one
-    unlinks it from this tree only), a copy where not. Saves writing every file again."""
+def copy_tree(src: Path, dest: Path, *, link: bool = False) -> None:
+    """Copy a tree (links kept as links). `link`: for a scratch tree of ours made from another,
+    each file a hard link where the file system allows, a copy where not; only for trees
+    whose files are never written in place afterwards (removing one unlinks it from this tree
+    only). Saves writing every file again."""
     try:
         shutil.copytree(
             src,
             dest,
             symlinks=True,
             ignore=shutil.ignore_patterns(*IGNORED_NAMES),
-            copy_function=_link_or_copy,
+            copy_function=_link_or_copy if link else shutil.copy2,
         )
     except shutil.Error as exc:
         raise copy_failure(exc) from None

@@ -100,7 +100,8 @@ def vendored(patched: PatchedRelease) -> VendoredRelease:
         dest = sources.scratch(f"pyo3-{pin.version}-vendored-{VENDORED_FORM}")
         dest.mkdir()
         for crate, source in patched.directories.items():
-            trees.link_tree(source, dest / crate)  # finish_tree only unlinks and adds files
+            # linked: finish_tree only unlinks files and adds its marker
+            trees.copy_tree(source, dest / crate, link=True)
             finish_tree(dest / crate, crate, pin.version)
         names = sorted(patched.directories)
         _VENDORED[key] = VendoredRelease(
