@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from patcher import git, trees, ui
@@ -185,28 +186,28 @@ def materialize(project: Project, rec: Record) -> Mirror:
     return mirror
 
 
-def pin_mtimes(root: Path) -> None:
-    """Every file and folder below `root` to FIXED_MTIME; each crate's manifest a second
-    later."""
+def _pinned_files(root: Path) -> Iterator[tuple[Path, int]]:
+    """Every file below `root` (links aside) with the mtime CI mode gives it: FIXED_MTIME, and
+    the crate's manifest a second later."""
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             path = Path(dirpath) / name
             if not path.is_symlink():
-                stamp = FIXED_MTIME + (1 if name == _NEWEST and Path(dirpath) == root else 0)
-                os.utime(path, (stamp, stamp))
+                yield path, FIXED_MTIME + (1 if name == _NEWEST and Path(dirpath) == root else 0)
+
+
+def pin_mtimes(root: Path) -> None:
+    """Every file and folder below `root` to its pinned mtime."""
+    for path, stamp in _pinned_files(root):
+        os.utime(path, (stamp, stamp))
+    for dirpath, _dirnames, _filenames in os.walk(root):
         os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
 
 
 def _fixed(copy: Path, digest: str) -> bool:
     """The copy has the recorded content and pinned mtimes (checked on every file)."""
-    for dirpath, _dirnames, filenames in os.walk(copy):
-        for name in filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                continue
-            want = FIXED_MTIME + (1 if name == _NEWEST and Path(dirpath) == copy else 0)
-            if int(path.stat().st_mtime) != want:
-                return False
+    if any(int(path.stat().st_mtime) != stamp for path, stamp in _pinned_files(copy)):
+        return False
     return trees.digest_of(copy) == digest
 
 
