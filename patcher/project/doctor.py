@@ -31,11 +31,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from patcher import cargo, cargolog, cicache, frontends, git, proc, ui
+from patcher import cargo, cargolog, cicache, frontends, proc, ui
 from patcher.cargolog import BuildLog, Cause, StaleUnit
 from patcher.errors import ExternalError, ProjectError, UsageError
 from patcher.project import builds, ci, record, resolve
-from patcher.project.discovery import discover, opened
+from patcher.project.discovery import Project, discover, opened
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 SCHEMA = 1
@@ -285,7 +285,7 @@ def plan(
             build = builds.patched_maturin(project)
             env = builds.frontend_environment(build)
             version = build.local_version
-        use_ci, why = _ci_mode(project.workspace_root, ci_mode)
+        use_ci, why = _ci_mode(project, ci_mode)
     if target_dir is not None:
         target_dir = Path.cwd() / target_dir  # as given: a link stays a link
         if target_dir.exists() and not target_dir.is_dir():
@@ -306,12 +306,12 @@ def plan(
     )
 
 
-def _ci_mode(workspace_root: Path, asked: str) -> tuple[bool, str]:
+def _ci_mode(project: Project, asked: str) -> tuple[bool, str]:
     """Whether the jobs run `patcher env --ci`: as asked, or as the project's GitHub workflows
     do (docs/ci.md's recipe when none runs `patcher env`)."""
     if asked != "auto":
         return asked == "on", f"--ci-mode {asked}"
-    top = git.work_tree_of(workspace_root) or workspace_root
+    top = ci.checkout_top(project)
     plain = []
     for workflow in sorted((top / ".github" / "workflows").glob("*.y*ml")):
         try:
