@@ -44,6 +44,7 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
     digests = _pypi_digests(pin.version)
     with cache.exclusive(entry), tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp:
         published = _cached_published(entry, digests)
+        kept = published is not None  # in the entry already (we hold its lock)
         if published is None:
             published = download_wheel(pin, Path(tmp) / "download")
             if digests.get(published.name) != sources.sha256_of(published):
@@ -61,7 +62,7 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
         cached = entry / fresh.name
         if (
             not (cached.is_file() and not cached.is_symlink() and _same_members(cached, fresh))
-            or _cached_published(entry, digests) is None
+            or not kept
         ):
             with cache.building(entry) as out:
                 shutil.copyfile(fresh, out / fresh.name)
@@ -71,7 +72,7 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
                     out,
                     out / fresh.name,
                     published=published.name,
-                    published_sha256=sources.sha256_of(published),
+                    published_sha256=digests[published.name],  # what it was checked against
                 )
         return MaturinBuild(pin, variant, entry / fresh.name)
 
