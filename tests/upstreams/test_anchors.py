@@ -33,19 +33,20 @@ def _upstream(tmp: Path) -> tuple[str, Pin]:
     return repo_dir.as_uri(), pin
 
 
-def _mirror(url: str, pin: Pin) -> Path:
-    (repo_dir,) = (cache.root() / "git").glob(f"{pin.upstream}-*.git")
-    return repo_dir
+def _mirrored(tmp_path: Path) -> tuple[str, Pin, Path]:
+    """The upstream, its release fetched once into `first/`, and the cache's mirror of it."""
+    url, pin = _upstream(tmp_path)
+    sources.git_tree(pin, url, tmp_path / "first")
+    (mirror,) = (cache.root() / "git").glob(f"{pin.upstream}-*.git")
+    return url, pin, mirror
 
 
 def test_a_poisoned_mirror_runs_nothing_and_its_objects_are_rehashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cache"))
-    url, pin = _upstream(tmp_path)
-    sources.git_tree(pin, url, tmp_path / "first")
+    url, pin, mirror = _mirrored(tmp_path)
     assert (tmp_path / "first" / "lib.rs").read_text("utf-8") == "// the pinned release\n"
-    mirror = _mirror(url, pin)
 
     # a replace ref: the pinned id made to name another commit's tree
     repo = gitpython.Repo(tmp_path / "upstream")
@@ -91,9 +92,7 @@ def test_a_mirror_object_that_does_not_hash_to_its_id_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cache"))
-    url, pin = _upstream(tmp_path)
-    sources.git_tree(pin, url, tmp_path / "first")
-    mirror = _mirror(url, pin)
+    url, pin, mirror = _mirrored(tmp_path)
     # the blob of lib.rs, replaced by a loose object with other content under the same id
     blob = gitpython.Git(str(mirror)).execute(
         ["git", "--git-dir", str(mirror), "rev-parse", f"{pin.commit}:lib.rs"]
