@@ -13,7 +13,18 @@ from pathlib import Path
 
 from patcher import git, trees
 from patcher.errors import ProjectError
-from patcher.project import builds, gains, manifest, plan, record, resolve, textfile, vendor
+from patcher.project import (
+    builds,
+    gains,
+    manifest,
+    plan,
+    record,
+    resolve,
+    sdist,
+    textfile,
+    tooling,
+    vendor,
+)
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project, opened
 from patcher.project.manifest import Ours
@@ -158,6 +169,7 @@ def plan_apply(
     edit = manifest.plan_entries(
         inputs.manifest.text, wanted, previous.ours if previous else Ours(), force=force
     )
+    pyproject_change, sdist_include, sdist_notes = _sdist_include(project, previous, vendor_dir)
     patched = release.vendored.patched
     pin = patched.pristine.pin
     new_record = Record(
@@ -178,6 +190,7 @@ def plan_apply(
         registry=_registry(locked, version, previous),
         replaced=edit.ours.replaced,
         created_dirs=created_dirs,
+        sdist_include=sdist_include,
     )
     vendor.refuse_foreign_root_files(root, vendor_dir)
     files = [
@@ -192,6 +205,8 @@ def plan_apply(
     new_manifest = inputs.manifest.encode(edit.text)
     if new_manifest != inputs.manifest.raw:
         files.append(_file_change(project, project.workspace_manifest, new_manifest))
+    if pyproject_change is not None:
+        files.append(pyproject_change)
     record_change = _record_change(project, new_record.render())
     summary = (
         f"pyo3 {version} ({pin.tag} @ {pin.commit[:12]}), variant {new_record.variant}: "
@@ -205,18 +220,76 @@ def plan_apply(
         files=tuple(files),
         record=record_change if record_change.old != record_change.new else None,
         rmdirs=rmdirs,
-        notes=tuple(edit_notes),
+        notes=(
+            *edit_notes,
+            *sdist_notes,
+            *(a.render() for a in tooling.advice(project, vendor_dir)),
+        ),
     )
     return Result(the_plan, previous, new_record, edit.text)
+
+
+def _sdist_include(
+    project: Project, previous: Record | None, vendor_dir: str
+) -> tuple[FileChange | None, str, list[str]]:
+    """pyproject.toml's `[tool.maturin] include` of the vendor folder (see project/sdist.py):
+    the change, how the record says we added it ("" where we added nothing), and notes."""
+    if not sdist.is_maturin_project(project):
+        return None, "", []
+    assert project.pyproject is not None
+    glob = sdist.pattern(project, vendor_dir)
+    if project.config.sdist and glob is None:
+        raise ProjectError(
+            f"pyproject.toml lies below the workspace root {project.workspace_root}: maturin "
+            f"puts [tool.maturin] include files beside it in the sdist, so no include can carry "
+            f"{vendor_dir}/, and a wheel built from the sdist would fail",
+            hint="if this project publishes no sdist, set `sdist = false` in [tool.pyo3-patcher] "
+            "and run patcher again; otherwise keep the project unpatched (a pyproject.toml at the "
+            "workspace root, with `manifest-path` naming the crate, can carry them)",
+        )
+    try:
+        project.fence.check(project.pyproject)
+    except ProjectError:
+        # pyproject.toml above the workspace root (a crate in a subfolder): patcher writes
+        # only inside the workspace root, so the user adds the line
+        if not project.config.sdist or glob is None or sdist.has_include(project, glob):
+            return None, "", []
+        return (
+            None,
+            "",
+            [
+                f"patcher writes only inside the workspace root, so add `include = "
+                f"[{sdist.line(glob)}]` to [tool.maturin] in {project.pyproject} yourself: without "
+                "it the sdist leaves the vendored trees out (`patcher verify` checks it)"
+            ],
+        )
+    text = textfile.read(project.pyproject)
+    current = text.text
+    how = ""
+    if previous is not None and previous.sdist_include:
+        old_glob = sdist.pattern(project, previous.vendor_dir)
+        if old_glob is not None and (old_glob != glob or not project.config.sdist):
+            current = sdist.remove_include(
+                current, old_glob, previous.sdist_include, project.pyproject
+            )
+        else:
+            how = previous.sdist_include  # still ours, still right
+    if project.config.sdist and glob is not None:
+        edit = sdist.plan_include(current, glob, project.pyproject)
+        if edit is not None:
+            current, how = edit.text, edit.how
+    new = text.encode(current)
+    change = _file_change(project, project.pyproject, new) if new != text.raw else None
+    return change, how, []
 
 
 def _drop_root_files(project: Project, vendor_dir: str) -> list[FileChange]:
     """Our files in a vendor folder we leave: those that still say what we wrote."""
     changes = []
-    for rel, data in vendor.root_files(vendor_dir).items():
+    for rel in vendor.root_files(vendor_dir):
         path = project.fence.check(rel)
-        if path.is_file() and path.read_bytes() == data:
-            changes.append(FileChange(rel, data, None))
+        if vendor.is_our_root_file(path):
+            changes.append(FileChange(rel, path.read_bytes(), None))
     return changes
 
 

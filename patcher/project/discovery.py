@@ -30,7 +30,15 @@ from patcher.upstreams.base import SOURCE_CHOICES
 # workspace root beside the [patch] table that points into it (short relative paths, and no
 # clash with a `cargo vendor` directory, which cargo would prune).
 DEFAULT_VENDOR_DIR = ".pyo3-patcher"
-_SETTINGS = ("vendor-dir", "pyo3-url", "maturin-url", "source", "maturin", "maturin-patch")
+_SETTINGS = (
+    "vendor-dir",
+    "pyo3-url",
+    "maturin-url",
+    "source",
+    "maturin",
+    "maturin-patch",
+    "sdist",
+)
 MATURIN_PATCHES = ("backend", "compiled")
 
 
@@ -42,6 +50,7 @@ class Config:
     source: str = "auto"
     maturin: str | None = None  # a maturin release the user pins, instead of the newest allowed
     maturin_patch: str = "backend"  # which kind of maturin patch isolated builds get
+    sdist: bool = True  # the project publishes an sdist, which must carry the vendored trees
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,8 +149,15 @@ def _config(ours: Mapping[str, Any], path: Path | None) -> Config:
             hint='use "backend" (the default: maturin\'s PEP 517 backend, from the published '
             'wheel) or "compiled" (the maturin binary, built from source)',
         )
+    sdist = ours.get("sdist", True)
+    if not isinstance(sdist, bool):
+        raise ProjectError(
+            f"{path}: {where} sdist = {sdist!r} is not true or false",
+            hint="set `sdist = false` if this project publishes no sdist, or leave it out",
+        )
     return Config(
         maturin_patch=maturin_patch,
+        sdist=sdist,
         vendor_dir=check_relative(vendor_dir.rstrip("/"), what=f"{where} vendor-dir"),
         pyo3_url=_url(ours, "pyo3-url", where, path),
         maturin_url=_url(ours, "maturin-url", where, path),

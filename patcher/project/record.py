@@ -32,6 +32,7 @@ SOURCES = ("git", "crates.io")
 # what apply put between the user's last byte and a table it appended ("EOF\n": a newline
 # tomlkit added to a last line that had none)
 SEPARATORS = ("", "\n", "\n\n", "EOF\n")
+SDIST_INCLUDES = ("element", "key", "table", "table-eof")  # see project/sdist.py
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -80,6 +81,9 @@ class Record:
     # folders apply made on the way to the vendor folder (`vendor-dir = "a/b"`: "a"), which
     # remove takes away again when they are empty
     created_dirs: tuple[str, ...] = ()
+    # how apply added the vendor folder to pyproject.toml's [tool.maturin] include (see
+    # project/sdist.py); "" where it added nothing
+    sdist_include: str = ""
     format: int = FORMAT
 
     def tree_rel(self, crate: str) -> str:
@@ -132,6 +136,11 @@ class Record:
         doc.add("manifest", manifest)
         if self.maturin:
             doc.add("maturin", {"version": self.maturin})
+        if self.sdist_include:
+            pyproject = tomlkit.table()
+            pyproject.add(tomlkit.comment("what `patcher remove` takes out of pyproject.toml"))
+            pyproject.add("sdist-include", self.sdist_include)
+            doc.add("pyproject", pyproject)
         return tomlkit.dumps(doc)
 
 
@@ -283,7 +292,8 @@ def _parse_v2(doc: Mapping[str, Any], r: _Reader) -> Record:
     r.unknown(
         doc,
         "the file",
-        {"format", "vendor-dir", "created-dirs", "pyo3", "cargo-lock", "manifest", "maturin"},
+        {"format", "vendor-dir", "created-dirs", "pyo3", "cargo-lock", "manifest", "maturin"}
+        | {"pyproject"},
     )
     vendor_dir = _vendor_dir(doc, r)
     created = doc.get("created-dirs", [])
@@ -322,8 +332,17 @@ def _parse_v2(doc: Mapping[str, Any], r: _Reader) -> Record:
         registry=registry,
         replaced=replaced,
         created_dirs=tuple(created),
+        sdist_include=_sdist_include(doc, r),
         format=2,
     )
+
+
+def _sdist_include(doc: Mapping[str, Any], r: _Reader) -> str:
+    table = r.table(doc, "pyproject", required=False)
+    if not table:
+        return ""
+    r.unknown(table, "pyproject", {"sdist-include"})
+    return r.choice(table, "sdist-include", SDIST_INCLUDES)
 
 
 def _parse_v1(doc: Mapping[str, Any], r: _Reader) -> Record:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from patcher import ui
 from patcher.errors import ExternalError, ProjectError
-from patcher.project import cargolock, manifest, plan, resolve, vendor
+from patcher.project import cargolock, manifest, plan, resolve, sdist, textfile, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.plan import FileChange, Plan, TreeChange
 from patcher.project.record import Record
@@ -53,10 +53,10 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
     _refuse_other_trees(project, record, {c.rel for c in changes})
     text = manifest.remove_entries(inputs.manifest.text, record.ours)
     files = []
-    for rel, data in vendor.root_files(record.vendor_dir).items():
+    for rel in vendor.root_files(record.vendor_dir):
         path = project.fence.check(rel)
-        if path.is_file() and path.read_bytes() == data:  # changed by the user: theirs now
-            files.append(FileChange(rel, data, None))
+        if vendor.is_our_root_file(path):  # changed by the user: theirs now
+            files.append(FileChange(rel, path.read_bytes(), None))
     new_manifest = inputs.manifest.encode(text)
     if new_manifest != inputs.manifest.raw:
         files.append(
@@ -66,6 +66,7 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
                 new_manifest,
             )
         )
+    files += _sdist_include(project, record)
     record_rel = project.fence.relative(project.record_file)
     return Plan(
         project,
@@ -75,6 +76,20 @@ def plan_remove(project: Project, inputs: Inputs, record: Record) -> tuple[Plan,
         record=FileChange(record_rel, project.record_file.read_bytes(), None),
         rmdirs=(record.vendor_dir, *reversed(record.created_dirs)),
     ), text
+
+
+def _sdist_include(project: Project, record: Record) -> list[FileChange]:
+    """pyproject.toml without the include element apply added (project/sdist.py)."""
+    glob = sdist.pattern(project, record.vendor_dir)
+    if not record.sdist_include or project.pyproject is None or glob is None:
+        return []
+    text = textfile.read(project.pyproject)
+    new = text.encode(
+        sdist.remove_include(text.text, glob, record.sdist_include, project.pyproject)
+    )
+    if new == text.raw:
+        return []
+    return [FileChange(project.fence.relative(project.pyproject), text.raw, new)]
 
 
 def _refuse_other_trees(project: Project, record: Record, removing: set[str]) -> None:

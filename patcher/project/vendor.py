@@ -37,13 +37,40 @@ VENDORED_FORM = "v3"
 MARKER = ".pyo3-patcher-tree"
 GIT_FILES = (".gitattributes", ".gitignore")  # what a vendored tree leaves out
 ROOT_FILES = {
+    # `-` unsets an attribute; `!` makes it unspecified. gitoxide (cargo's git, so `cargo
+    # package --list` and maturin's sdist) refuses a boolean working-tree-encoding, so that one
+    # is `!`: no re-encoding either way. linguist-*: GitHub folds these files in pull-request
+    # diffs and leaves them out of language statistics.
     ".gitattributes": (
         "# pyo3-patcher: store the vendored sources byte for byte (no line-ending conversion,\n"
-        "# no filters), whatever the rest of the repository says.\n"
-        "* -text -eol -crlf -ident -filter -working-tree-encoding\n"
+        "# no filters, no re-encoding), whatever the rest of the repository says.\n"
+        "* -text -eol -crlf -ident -filter !working-tree-encoding\n"
+        "# GitHub: vendored, generated code (folded in diffs, no language statistics).\n"
+        "* linguist-vendored linguist-generated\n"
     ),
     ".gitignore": (
         "# pyo3-patcher: commit every vendored file, whatever ignore rules apply elsewhere.\n!*\n"
+    ),
+    # editors and editorconfig-checker: no whitespace or line-ending rules of the repository
+    # apply to the vendored bytes (`root = true` stops the search for rules above)
+    ".editorconfig": (
+        "# pyo3-patcher: vendored sources, kept byte for byte; no editor rules apply here.\n"
+        "root = true\n"
+    ),
+    # `ruff check .` / `ruff format .` from the repository take the nearest configuration of
+    # each file: this one excludes every vendored file (pyo3 ships .py files)
+    "ruff.toml": (
+        "# pyo3-patcher: vendored sources, kept byte for byte; ruff leaves them alone.\n"
+        'exclude = ["*"]\n'
+    ),
+}
+# Our files as earlier releases of patcher wrote them: still ours (apply replaces them, remove
+# deletes them), though verify asks for the current ones.
+EARLIER_ROOT_FILES = {
+    ".gitattributes": (
+        "# pyo3-patcher: store the vendored sources byte for byte (no line-ending conversion,\n"
+        "# no filters), whatever the rest of the repository says.\n"
+        "* -text -eol -crlf -ident -filter -working-tree-encoding\n",
     ),
 }
 # attributes that would make git store or check out a vendored file with other bytes
@@ -117,15 +144,24 @@ def root_files(vendor_dir: str) -> dict[str, bytes]:
     return {f"{vendor_dir}/{name}": text.encode("utf-8") for name, text in ROOT_FILES.items()}
 
 
+def is_our_root_file(path: Path) -> bool:
+    """Whether `path` (one of ROOT_FILES' names) holds what this or an earlier patcher wrote."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    data = path.read_bytes()
+    texts = (ROOT_FILES[path.name], *EARLIER_ROOT_FILES.get(path.name, ()))
+    return any(data == text.encode("utf-8") for text in texts)
+
+
 def refuse_foreign_root_files(root: Path, vendor_dir: str) -> None:
-    """A vendor folder's `.gitignore` / `.gitattributes` are ours only while they hold exactly
-    our bytes: anything else there (the user's own rules, a folder, a link) is theirs, and
-    patcher neither overwrites it nor deletes it."""
-    for rel, data in root_files(vendor_dir).items():
+    """A vendor folder's own files (`.gitignore`, `.gitattributes`, ...) are ours only while
+    they hold our bytes: anything else there (the user's own rules, a folder, a link) is
+    theirs, and patcher neither overwrites it nor deletes it."""
+    for rel in root_files(vendor_dir):
         path = root / rel
         if not os.path.lexists(path):
             continue
-        if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
+        if not is_our_root_file(path):
             raise ProjectError(
                 f"{path} is not the file patcher writes there, so it is yours: patcher will "
                 "not overwrite it",

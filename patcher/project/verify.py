@@ -16,7 +16,7 @@ from typing import Any
 
 from patcher import trees
 from patcher.errors import PatcherError
-from patcher.project import builds, cargolock, resolve, vendor
+from patcher.project import builds, cargolock, resolve, sdist, tooling, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
@@ -70,6 +70,8 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         tree_checks, notes = _trees(project, rec, offline=offline)
         checks += tree_checks
         checks.append(_git_rules(project, rec))
+        if sdist.is_maturin_project(project) and project.config.sdist:
+            checks.append(_sdist(project, rec))
         checks.append(_resolution(project, inputs, rec, offline=offline))
         notes += _newer(project, inputs, rec, offline=offline)
         return Report(tuple(checks), tuple(notes))
@@ -81,13 +83,28 @@ def _git_rules(project: Project, rec: Record) -> Check:
     wrong = []
     for rel, data in vendor.root_files(rec.vendor_dir).items():
         path = project.fence.check(rel)
-        if not path.is_file() or path.read_bytes() != data:
+        if path.is_symlink() or not path.is_file() or path.read_bytes() != data:
             wrong.append(rel)
     return Check(
         f"git rules in {rec.vendor_dir}",
         not wrong,
-        f"{', '.join(wrong)} missing or changed: run `patcher apply`" if wrong else "",
+        f"{', '.join(wrong)} missing, changed or written by an earlier patcher (whose "
+        "`.gitattributes` breaks `cargo package` and maturin's sdist): run `patcher apply`"
+        if wrong
+        else "",
     )
+
+
+def _sdist(project: Project, rec: Record) -> Check:
+    """The sdist would carry every vendored file (a static check of pyproject.toml)."""
+    files = [
+        f"{rec.tree_rel(crate)}/{name}"
+        for crate in rec.crates
+        if (project.workspace_root / rec.tree_rel(crate)).is_dir()
+        for name in trees.file_digests(project.workspace_root / rec.tree_rel(crate))
+    ]
+    problems = sdist.problems(project, rec.vendor_dir, files)
+    return Check("sdist carries the vendored trees", not problems, "; ".join(problems))
 
 
 def _newer(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> list[str]:
@@ -169,7 +186,7 @@ _WARM_HINT = (
 
 def _expected(
     project: Project, rec: Record, *, offline: bool
-) -> tuple[dict[str, dict[str, str]] | None, str]:
+) -> tuple[vendor.VendoredRelease | None, str]:
     """Per crate, the per-file digests apply would vendor: derived from the pin and our patch,
     from a trusted source (the pinned commit, or the crates whose checksum crates.io
     publishes), never from the record or the vendored trees. The record names the source apply
@@ -189,13 +206,13 @@ def _expected(
         except PatcherError as exc:
             said.append(f"{source}: {exc.message}")
             continue
-        return {c: release.files[c] for c in rec.crates}, ""
+        return release, ""
     return None, "; ".join(said)
 
 
 def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check], list[str]]:
-    expected, why = _expected(project, rec, offline=offline)
-    if expected is None:
+    release, why = _expected(project, rec, offline=offline)
+    if release is None:
         return [
             Check(
                 "trees",
@@ -205,15 +222,24 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
             )
         ], []
     checks = []
+    reformatted: list[str] = []
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
         if not tree.is_dir():
             checks.append(Check(f"tree {crate}", False, f"{rec.tree_rel(crate)} is missing"))
             continue
+        expected = release.files[crate]
         actual = trees.file_digests(tree)
-        diff = trees.diff_digests(expected[crate], actual)
+        diff = trees.diff_digests(expected, actual)
         named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
-        recorded = trees.tree_digest(expected[crate]) == rec.digests[crate]
+        reformatted += [
+            f"{rec.tree_rel(crate)}/{name}"
+            for name in diff["changed"]
+            if tooling.whitespace_only(
+                (release.directories[crate] / name).read_bytes(), (tree / name).read_bytes()
+            )
+        ]
+        recorded = trees.tree_digest(expected) == rec.digests[crate]
         if not recorded:
             named = "; ".join(
                 filter(
@@ -226,7 +252,25 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
                 )
             )
         checks.append(Check(f"tree {crate}", not named, named))
+    if reformatted:
+        checks.append(_reformatted(project, rec, reformatted))
     return checks, []
+
+
+def _reformatted(project: Project, rec: Record, files: list[str]) -> Check:
+    """Vendored files that differ from ours only in whitespace: a formatter rewrote them."""
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    lines = "; ".join(a.render() for a in tooling.advice(project, rec.vendor_dir))
+    return Check(
+        "formatters",
+        False,
+        f"{shown} differ only in whitespace or line endings: a formatter rewrote them "
+        f"(pre-commit's trailing-whitespace, end-of-file-fixer or mixed-line-ending, ruff, "
+        f"black, an editor). Keep it off {rec.vendor_dir}/"
+        + (f": {lines}" if lines else "")
+        + "; then `git checkout -- "
+        + f"{rec.vendor_dir}` (or `patcher apply --force`) restores the files",
+    )
 
 
 def _resolution(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> Check:
