@@ -87,7 +87,9 @@ def test_workspace_root_two_levels_above_with_workspace_dependency_and_comments(
     write_crate(member, "ext", "pyo3 = { workspace = true }")
     (member / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["maturin>=1.4,<2"]\nbuild-backend = "maturin"\n\n'
-        '[project]\nname = "ext"\nversion = "0.1.0"\n\n[tool.maturin]\nlocked = true\n',
+        '[project]\nname = "ext"\nversion = "0.1.0"\n\n[tool.maturin]\nlocked = true\n'
+        # below the workspace root no sdist can carry the trees (tests/project/test_sdist.py)
+        "\n[tool.pyo3-patcher]\nsdist = false\n",
         encoding="utf-8",
     )
     theirs = _local_git_crate(tmp_path / "unindent-fork", "unindent", "0.2.4")

@@ -20,7 +20,8 @@ def test_remove_gives_back_the_exact_bytes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert bytes_of(snapshot(project)) == before
     assert not (project / ".pyo3-patcher").exists()  # every tree, our rule files, the folder
-    assert result.stdout.count("removed .pyo3-patcher/") == 7  # 5 trees, 2 rule files
+    assert result.stdout.count("removed .pyo3-patcher/") == 9  # 5 trees, 4 rule files
+    assert "updated pyproject.toml" in result.stdout  # our [tool.maturin] include
 
 
 def test_remove_keeps_what_the_user_added_since(tmp_path: Path) -> None:
