@@ -87,19 +87,19 @@ def line(glob: str) -> str:
     return f'{{ path = "{glob}", format = "{FORMAT}" }}'
 
 
-def _maturin_table(doc: Any) -> Any:
+def _maturin_table(doc: Any, glob: str) -> Any:
     tool = doc.get("tool")
     if tool is None:
         return None
     if not isinstance(tool, dict):
-        raise _layout("[tool] is not a table")
+        raise _layout("[tool] is not a table", glob)
     maturin = tool.get("maturin")
     if maturin is not None and not isinstance(maturin, Table):
-        raise _layout("[tool.maturin] is an inline table")
+        raise _layout("[tool.maturin] is not a table of its own", glob)
     return maturin
 
 
-def _layout(problem: str, glob: str = "<vendor-dir>/**/*") -> ProjectError:
+def _layout(problem: str, glob: str) -> ProjectError:
     return ProjectError(
         f"pyproject.toml: {problem}, so patcher cannot add the vendored trees to the sdist",
         hint=f"add `include = [{line(glob)}]` to [tool.maturin] yourself and run patcher again, "
@@ -123,7 +123,7 @@ def plan_include(text: str, glob: str, path: Path) -> IncludeEdit | None:
     """pyproject.toml with our include element; None when an equal element is there already
     (the user's or ours: either carries the trees)."""
     doc = _parse(text, path)
-    maturin = _maturin_table(doc)
+    maturin = _maturin_table(doc, glob)
     if maturin is not None and _has(maturin.get("include"), glob):
         return None
     new_element = tomlkit.inline_table()
@@ -174,7 +174,7 @@ def _check(old: str, glob: str, edit: IncludeEdit, path: Path) -> None:
 def remove_include(text: str, glob: str, how: str, path: Path) -> str:
     """pyproject.toml without the element apply added `how`; unchanged where it is gone."""
     doc = _parse(text, path)
-    maturin = _maturin_table(doc)
+    maturin = _maturin_table(doc, glob)
     if maturin is None or not _has(maturin.get("include"), glob):
         return text
     include = maturin["include"]
