@@ -97,10 +97,15 @@ def _pre_commit(folder: Path, rel: str) -> Advice | None:
     exclude = config.get("exclude") if isinstance(config, dict) else None
     if isinstance(exclude, str) and _searches(exclude, _sample(rel)):
         return None
-    ours = f"^{re.escape(rel)}/".replace("\\-", "-")
+    ours = f"^{_regex(rel)}/"
     if isinstance(exclude, str) and exclude:
         return Advice("pre-commit", path, f"`{ours}` to the top-level exclude: `{exclude}`")
     return Advice("pre-commit", path, f"`exclude: {ours}` at the top level")
+
+
+def _regex(rel: str) -> str:
+    """`rel` as a regular expression, escaped only where it must be (`.` but not `-`)."""
+    return re.escape(rel).replace("\\-", "-")
 
 
 def _searches(pattern: str, path: str) -> bool:
@@ -144,7 +149,7 @@ def _black(folder: Path, rel: str) -> Advice | None:
     return Advice(
         "black",
         folder / "pyproject.toml",
-        f"`force-exclude = '^/{re.escape(rel)}/'` in [tool.black]",
+        f"`force-exclude = '^/{_regex(rel)}/'` in [tool.black]",
     )
 
 
