@@ -34,7 +34,7 @@ from typing import Any
 from patcher import cargo, cargolog, cicache, frontends, proc, ui
 from patcher.cargolog import BuildLog, Cause, StaleUnit
 from patcher.errors import ExternalError, ProjectError, UsageError
-from patcher.project import builds, ci, record, resolve
+from patcher.project import builds, ci, record, resolve, verify
 from patcher.project.discovery import Project, discover, opened
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
@@ -282,6 +282,15 @@ def plan(
         env: dict[str, str] = {}
         version = None
         if applied:
+            # a CI job's `patcher env --ci` refuses trees that differ from the record: name
+            # what a formatter rewrote before any build
+            reformatted = verify.formatters(project)
+            if reformatted is not None:
+                raise ProjectError(
+                    f"vendored files were rewritten: {reformatted.detail}",
+                    hint="restore them, keep the formatter off the vendor folder, then run "
+                    "doctor again",
+                )
             build = builds.patched_maturin(project)
             env = builds.frontend_environment(build)
             version = build.local_version

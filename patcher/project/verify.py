@@ -16,7 +16,7 @@ from typing import Any
 
 from patcher import trees
 from patcher.errors import PatcherError
-from patcher.project import builds, cargolock, resolve, sdist, tooling, vendor
+from patcher.project import builds, cargolock, record, resolve, sdist, tooling, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
@@ -222,23 +222,14 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
             )
         ], []
     checks = []
-    reformatted: list[str] = []
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
         if not tree.is_dir():
             checks.append(Check(f"tree {crate}", False, f"{rec.tree_rel(crate)} is missing"))
             continue
         expected = release.files[crate]
-        actual = trees.file_digests(tree)
-        diff = trees.diff_digests(expected, actual)
+        diff = trees.diff_digests(expected, trees.file_digests(tree))
         named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
-        reformatted += [
-            f"{rec.tree_rel(crate)}/{name}"
-            for name in diff["changed"]
-            if tooling.whitespace_only(
-                (release.directories[crate] / name).read_bytes(), (tree / name).read_bytes()
-            )
-        ]
         recorded = trees.tree_digest(expected) == rec.digests[crate]
         if not recorded:
             named = "; ".join(
@@ -252,13 +243,37 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
                 )
             )
         checks.append(Check(f"tree {crate}", not named, named))
-    if reformatted:
-        checks.append(_reformatted(project, rec, reformatted))
-    return checks, []
+    reformatted = _reformatted(project, rec, release)
+    return checks + ([reformatted] if reformatted else []), []
 
 
-def _reformatted(project: Project, rec: Record, files: list[str]) -> Check:
+def formatters(project: Project, *, offline: bool = False) -> Check | None:
+    """The vendored files a formatter rewrote (for doctor); None where there are none, or
+    where the expected trees cannot be derived (verify says that)."""
+    rec = record.load(project.record_file)
+    release = None if rec is None else _expected(project, rec, offline=offline)[0]
+    if rec is None or release is None:
+        return None
+    return _reformatted(project, rec, release)
+
+
+def _reformatted(project: Project, rec: Record, release: vendor.VendoredRelease) -> Check | None:
     """Vendored files that differ from ours only in whitespace: a formatter rewrote them."""
+    files = []
+    for crate in rec.crates:
+        tree = project.workspace_root / rec.tree_rel(crate)
+        if not tree.is_dir():
+            continue
+        diff = trees.diff_digests(release.files[crate], trees.file_digests(tree))
+        files += [
+            f"{rec.tree_rel(crate)}/{name}"
+            for name in diff["changed"]
+            if tooling.whitespace_only(
+                (release.directories[crate] / name).read_bytes(), (tree / name).read_bytes()
+            )
+        ]
+    if not files:
+        return None
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     lines = "; ".join(a.render() for a in tooling.advice(project, rec.vendor_dir))
     return Check(

@@ -126,7 +126,15 @@ def test_a_formatter_rewrite_is_named_with_the_line_that_keeps_it_off(
     line = next(x for x in result.stdout.splitlines() if x.startswith("FAIL formatters"))
     assert MAKEFILE in line
     assert "differ only in whitespace or line endings" in line
-    assert "pre-commit: add to .pre-commit-config.yaml: `exclude: ^\\.pyo3-patcher/`" in line
+    hint = "pre-commit: add to .pre-commit-config.yaml: `exclude: ^\\.pyo3-patcher/`"
+    assert hint in line
+
+    # doctor says the same before it builds anything
+    result = run_patcher("doctor", "--project", project)
+    assert result.returncode == 3
+    assert f"error: vendored files were rewritten: {MAKEFILE} differ only" in result.stderr
+    assert hint in result.stderr
+    assert not list(project.glob("target"))
 
 
 def test_apply_says_each_tools_lines_and_they_keep_the_tool_off(tmp_path: Path) -> None:
