@@ -425,6 +425,22 @@ def journal_committed_in_the_repository(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
+def pyproject_below_the_workspace_root(tmp: Path, p: Path) -> dict[str, str]:
+    (p.parent / "Cargo.toml").write_text(f'[workspace]\nmembers = ["{p.name}"]\n', encoding="utf-8")
+    shutil.move(p / "Cargo.lock", p.parent / "Cargo.lock")
+    return {}
+
+
+def sdist_setting_is_not_a_boolean(tmp: Path, p: Path) -> dict[str, str]:
+    _append(p / "pyproject.toml", '\n[tool.pyo3-patcher]\nsdist = "no"\n')
+    return {}
+
+
+def maturin_include_is_not_an_array(tmp: Path, p: Path) -> dict[str, str]:
+    _append(p / "pyproject.toml", 'include = "LICENSE"\n')  # in [tool.maturin]
+    return {}
+
+
 CASES: dict[str, Case] = {
     "malformed Cargo.toml": Case(malformed_cargo_toml, 3, "not valid TOML"),
     "malformed pyproject.toml": Case(malformed_pyproject, 3, "not valid TOML"),
@@ -507,6 +523,15 @@ CASES: dict[str, Case] = {
     "leftover of a killed run": Case(leftover_of_a_killed_run, 0, "rolled back"),
     "a journal committed in the repository": Case(
         journal_committed_in_the_repository, 0, "leaves it alone"
+    ),
+    "pyproject.toml below the workspace root (no sdist can carry the trees)": Case(
+        pyproject_below_the_workspace_root, 3, "no include can carry"
+    ),
+    "[tool.pyo3-patcher] sdist is not true or false": Case(
+        sdist_setting_is_not_a_boolean, 3, "is not true or false"
+    ),
+    "[tool.maturin] include is not an array": Case(
+        maturin_include_is_not_an_array, 3, "include is not an array"
     ),
 }
 
