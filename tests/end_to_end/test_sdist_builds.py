@@ -214,3 +214,39 @@ def test_sdist_and_a_wheel_from_it(tmp_path: Path, layout: str, example_deps_tar
         assert {k: v for k, v in after.items() if k != "pyproject.toml"} == {
             k: v for k, v in before.items() if k != "pyproject.toml"
         }
+
+
+PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
+def test_a_second_build_from_the_unpacked_sdist_is_warm(
+    tmp_path: Path, patched: bool, example_deps_target: Path
+) -> None:
+    """What a downstream distributor does: unpack the sdist, build it twice (uv: a fresh build
+    venv each time) into one target dir. With the patched maturin the second build recompiles
+    no pyo3 crate, as from the checkout; the unpatched control recompiles them all."""
+    project = copy_example(tmp_path, "hello")
+    env = {"UV_PYTHON": BASE_PYTHON}
+    if patched:
+        applied = run_patcher("apply", "--project", project)
+        assert applied.returncode == 0, applied.stderr
+        handed = run_patcher("env", "--project", project)
+        assert handed.returncode == 0, handed.stderr
+        env.update(dict(line.split("=", 1) for line in handed.stdout.splitlines()))
+    _run([UV, "build", "--sdist", "-o", tmp_path / "dist"], cwd=project, env=env)
+    (sdist_file,) = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist_file) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    (source,) = (tmp_path / "unpacked").iterdir()
+    copy_target(example_deps_target, tmp_path)
+    env["CARGO_TARGET_DIR"] = str(tmp_path / "target")
+
+    first, second = (
+        _run([UV, "build", "--wheel", "-o", tmp_path / f"wheels{n}", source], tmp_path, env)
+        for n in (1, 2)
+    )
+    compiled = [set(re.findall(r"Compiling (\S+) v", log)) & PYO3_CRATES for log in (first, second)]
+    assert compiled[0] == PYO3_CRATES
+    assert compiled[1] == (set() if patched else PYO3_CRATES), second[-3000:]
