@@ -250,3 +250,32 @@ def test_a_second_build_from_the_unpacked_sdist_is_warm(
     compiled = [set(re.findall(r"Compiling (\S+) v", log)) & PYO3_CRATES for log in (first, second)]
     assert compiled[0] == PYO3_CRATES
     assert compiled[1] == (set() if patched else PYO3_CRATES), second[-3000:]
+
+
+@pytest.mark.slow
+def test_the_sdist_keeps_pyo3_029s_crlf_files_byte_for_byte(tmp_path: Path) -> None:
+    """pyo3 0.29 ships files with CRLF endings beside a `* text=auto eol=lf` rule of its own:
+    committed, cloned and packed into the sdist, they keep their bytes."""
+    project = tmp_path / "new"
+    write_crate(project, "new_029", 'pyo3 = "=0.29.3"')
+    (project / "src" / "lib.rs").write_text(LIB.format(module="new_029"), encoding="utf-8")
+    (project / "pyproject.toml").write_text(
+        PYPROJECT.format(name="new_029", maturin=""), encoding="utf-8"
+    )
+    applied = run_patcher("apply", "--project", project, "--source", "crates.io")
+    assert applied.returncode == 0, applied.stderr
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "patched", cwd=project)
+    clone = tmp_path / "clone"
+    git("clone", "-q", "--config", "core.autocrlf=true", project, clone, cwd=tmp_path)
+    _run(
+        [UV, "build", "--sdist", "-o", tmp_path / "dist"], cwd=clone, env={"UV_PYTHON": BASE_PYTHON}
+    )
+    (sdist_file,) = (tmp_path / "dist").glob("*.tar.gz")
+    carried = _members(sdist_file)
+    crlf = ".pyo3-patcher/pyo3-0.29.3/src/call.rs"
+    assert b"\r\n" in (project / crlf).read_bytes()
+    assert carried[crlf] == (project / crlf).read_bytes()
+    lf = ".pyo3-patcher/pyo3-0.29.3/src/lib.rs"
+    assert b"\r\n" not in carried[lf]  # core.autocrlf=true did not reach the vendored files
