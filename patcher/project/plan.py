@@ -71,7 +71,7 @@ class Plan:
                 lines.append(f"{'vendored' if done else 'vendor'} {tree.rel}/ ({tree.crate})")
         for change in self._all_files():
             lines.append(_describe(change, done=done))
-            if not done and change.name == "Cargo.toml":
+            if not done and change.name in ("Cargo.toml", "pyproject.toml"):
                 lines.append(_diff(change))
         lines.extend(f"note: {n}" for n in self.notes)
         if not done:
