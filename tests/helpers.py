@@ -36,6 +36,20 @@ def run_patcher(
     )
 
 
+def url_path(url: str) -> Path:
+    """The local path a file:// URL that `patcher env` hands out names (its #fragment aside)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    assert parts.scheme == "file", url
+    return Path(urllib.parse.unquote(parts.path))
+
+
+def env_lines(stdout: str) -> dict[str, str]:
+    """The KEY=VALUE lines `patcher env` printed."""
+    return dict(line.split("=", 1) for line in stdout.splitlines())
+
+
 def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     """A git repository laid out like upstream pyo3, one commit and tag per release, made
     from the published crates. Returns its file:// URL and a pins dir naming its commits."""
