@@ -36,6 +36,36 @@ def run_patcher(
     )
 
 
+def started_with_pid(cmd: list[str], env: dict[str, str]) -> tuple[int, str, int]:
+    """Run `cmd` with `env` added; (its pid, stdout + stderr, exit code)."""
+    with subprocess.Popen(
+        cmd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as child:
+        out, _ = child.communicate()
+    return child.pid, out, child.returncode
+
+
+def plant_pid_links(folder: Path, name_of_pid: str, target: Path, count: int = 3000) -> range:
+    """Links, all to `target`, at the names the next `count` processes of this machine would
+    write through if a name were made from their pid (`name_of_pid` with `{pid}`): what a job
+    that shares the cache can plant. Returns the pids covered."""
+    last = Path("/proc/sys/kernel/ns_last_pid")
+    if not last.is_file():
+        import pytest
+
+        pytest.skip("this system does not say which pid comes next")
+    first = int(last.read_text()) + 1
+    pids = range(first, first + count)
+    folder.mkdir(parents=True, exist_ok=True)
+    for pid in pids:
+        (folder / name_of_pid.format(pid=pid)).symlink_to(target)
+    return pids
+
+
 def url_path(url: str) -> Path:
     """The local path a file:// URL that `patcher env` hands out names (its #fragment aside)."""
     import urllib.parse
