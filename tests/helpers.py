@@ -66,6 +66,12 @@ def plant_pid_links(folder: Path, name_of_pid: str, target: Path, count: int = 3
     return pids
 
 
+def maturin_entry(cache: Path) -> Path:
+    """The one patched-maturin entry folder of a cache (`patcher env` made it)."""
+    (entry,) = (e for e in (cache / "maturin-wheels").iterdir() if e.is_dir())
+    return entry
+
+
 def url_path(url: str) -> Path:
     """The local path a file:// URL that `patcher env` hands out names (its #fragment aside)."""
     import urllib.parse

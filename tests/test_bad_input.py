@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, copy_example, run_patcher, snapshot
+from helpers import REPO_ROOT, copy_example, maturin_entry, run_patcher, snapshot
 
 DOC = REPO_ROOT / "docs" / "bad-input.md"
 DOC_HEAD = """# Bad input: what patcher says
@@ -433,11 +433,6 @@ def _filled_cache(tmp: Path, p: Path) -> Path:
     return cache
 
 
-def _maturin_entry(cache: Path) -> Path:
-    (entry,) = (e for e in (cache / "maturin-wheels").iterdir() if e.is_dir())
-    return entry
-
-
 def inherited_find_links_with_a_line_break(tmp: Path, p: Path) -> dict[str, str]:
     return {"PIP_FIND_LINKS": "/wheels\nBASH_ENV=/tmp/evil"}
 
@@ -450,7 +445,7 @@ def poisoned_maturin_entry(tmp: Path, p: Path) -> dict[str, str]:
     # what another job can leave in a shared cache: a second wheel of our version (a better
     # tag would win with pip and uv), a constraints file sending pip elsewhere, dangling links
     cache = _filled_cache(tmp, p)
-    entry = _maturin_entry(cache)
+    entry = maturin_entry(cache)
     (ours,) = entry.glob("maturin-*.whl")
     shutil.copy2(ours, entry / ours.name.replace("-py3-none-", "-cp39.cp310.cp311.cp312-none-"))
     elsewhere = _outside(tmp) / "wheels"
@@ -462,7 +457,7 @@ def poisoned_maturin_entry(tmp: Path, p: Path) -> dict[str, str]:
 
 def lock_file_is_a_link_out_of_the_cache(tmp: Path, p: Path) -> dict[str, str]:
     cache = _filled_cache(tmp, p)
-    entry = _maturin_entry(cache)
+    entry = maturin_entry(cache)
     victim = _outside(tmp) / "victim.txt"
     victim.parent.mkdir(parents=True)
     victim.write_text("not patcher's\n", encoding="utf-8")

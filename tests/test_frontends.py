@@ -19,6 +19,7 @@ from helpers import (
     copy_example,
     env_lines,
     make_venv,
+    maturin_entry,
     run_patcher,
     snapshot,
     url_path,
@@ -65,11 +66,6 @@ def cache(tmp_path: Path, shared_cache: Path) -> Path:
     return own
 
 
-def _entry(cache: Path) -> Path:
-    (entry,) = (p for p in (cache / "maturin-wheels").glob(f"{VERSION}-*") if p.is_dir())
-    return entry
-
-
 def _planted_wheel(entry: Path, work: Path) -> Path:
     """A wheel of our very name and version but a more specific tag (pip and uv prefer it),
     whose backend says PLANTED: what a job sharing the cache can drop beside ours."""
@@ -102,7 +98,7 @@ def _which_maturin(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 def test_env_hands_out_only_the_wheel_it_derived(tmp_path: Path, cache: Path) -> None:
     """A second wheel of the same version with a more specific tag, and a constraints.txt that
     sends pip to a folder of planted wheels, in the cache entry: pip and uv install our wheel."""
-    entry = _entry(cache)
+    entry = maturin_entry(cache)
     planted = _planted_wheel(entry, tmp_path / "work")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -139,7 +135,7 @@ def test_a_dangling_link_in_the_cache_entry_is_never_written_through(
 ) -> None:
     """constraints.txt a link to a file in a folder that does not exist: patcher once wrote
     through it (a file anywhere), or crashed (exit 70) where it could not."""
-    entry = _entry(cache)
+    entry = maturin_entry(cache)
     outside = tmp_path / "outside"
     outside.mkdir()
     (entry / "constraints.txt").unlink(missing_ok=True)  # what an older patcher wrote there
