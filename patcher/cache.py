@@ -176,7 +176,8 @@ def _write_whole(path: Path, data: bytes, *, durable: bool = False) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600: builds of another user read it
+                if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+                    os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600: another user's build reads it
                 f.write(data)
                 if durable:
                     f.flush()
