@@ -81,9 +81,9 @@ def url_path(url: str) -> Path:
     return Path(urllib.parse.unquote(parts.path))
 
 
-def env_lines(stdout: str) -> dict[str, str]:
-    """The KEY=VALUE lines `patcher env` printed."""
-    return dict(line.split("=", 1) for line in stdout.splitlines())
+def env_lines(text: str) -> dict[str, str]:
+    """The KEY=VALUE lines `patcher env` printed (or a $GITHUB_ENV file holds)."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
