@@ -15,6 +15,7 @@ from helpers import (
     BASE_PYTHON,
     copy_example,
     copy_target,
+    env_lines,
     make_venv,
     pythons,
     run_patcher,
@@ -62,9 +63,7 @@ def test_a_base_of_another_python_in_the_environment_builds_no_wrong_wheel(
     project = copy_example(tmp_path)
     copy_target(example_deps_target, project)  # pyo3's dependencies compiled; pyo3 cold
     assert run_patcher("apply", "--project", project).returncode == 0
-    env = dict(
-        line.split("=", 1) for line in run_patcher("env", "--project", project).stdout.splitlines()
-    )
+    env = env_lines(run_patcher("env", "--project", project).stdout)
     hostile = {**env, "PYO3_BASE_PYTHON": other}
 
     # a frontend building for our Python: the backend replaces the inherited base
