@@ -66,6 +66,26 @@ def plant_pid_links(folder: Path, name_of_pid: str, target: Path, count: int = 3
     return pids
 
 
+MATURIN_ENTRY = "1.16.0+pyo3patcher.backend.v2-"  # the example's patched maturin, by name
+
+
+def maturin_cache(dest: Path) -> Path:
+    """A cache of a test's own at `dest`, holding the example's patched-maturin entry (with the
+    published wheel: no download), copied from the session's cache (filled first where it is
+    not); the test may poison it."""
+    shared = Path(os.environ["PYO3_PATCHER_CACHE_DIR"])
+    ours = shutil.ignore_patterns(".*", "*.lock")  # a build under way, the locks
+    if not [e for e in (shared / "maturin-wheels").glob(MATURIN_ENTRY + "*") if e.is_dir()]:
+        project = copy_example(dest.parent, "maturin-cache-filler")
+        assert run_patcher("env", "--project", project).returncode == 0
+    dest.mkdir()
+    shutil.copy2(shared / "CACHEDIR.TAG", dest / "CACHEDIR.TAG")
+    for entry in (shared / "maturin-wheels").glob(MATURIN_ENTRY + "*"):
+        if entry.is_dir():
+            shutil.copytree(entry, dest / "maturin-wheels" / entry.name, ignore=ours)
+    return dest
+
+
 def maturin_entry(cache: Path) -> Path:
     """The one patched-maturin entry folder of a cache (`patcher env` made it)."""
     (entry,) = (e for e in (cache / "maturin-wheels").iterdir() if e.is_dir())

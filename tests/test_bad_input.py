@@ -17,7 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, copy_example, maturin_entry, run_patcher, snapshot
+from helpers import (
+    REPO_ROOT,
+    copy_example,
+    maturin_cache,
+    maturin_entry,
+    run_patcher,
+    snapshot,
+)
 
 DOC = REPO_ROOT / "docs" / "bad-input.md"
 DOC_HEAD = """# Bad input: what patcher says
@@ -425,14 +432,6 @@ def journal_committed_in_the_repository(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
-def _filled_cache(tmp: Path, p: Path) -> Path:
-    """A cache of the case's own, holding the patched maturin (as an earlier job left it)."""
-    cache = tmp / "c"
-    result = run_patcher("env", "--project", p, env={"PYO3_PATCHER_CACHE_DIR": str(cache)})
-    assert result.returncode == 0, result.stderr
-    return cache
-
-
 def inherited_find_links_with_a_line_break(tmp: Path, p: Path) -> dict[str, str]:
     return {"PIP_FIND_LINKS": "/wheels\nBASH_ENV=/tmp/evil"}
 
@@ -444,7 +443,7 @@ def cache_dir_with_a_line_break(tmp: Path, p: Path) -> dict[str, str]:
 def poisoned_maturin_entry(tmp: Path, p: Path) -> dict[str, str]:
     # what another job can leave in a shared cache: a second wheel of our version (a better
     # tag would win with pip and uv), a constraints file sending pip elsewhere, dangling links
-    cache = _filled_cache(tmp, p)
+    cache = maturin_cache(tmp / "c")
     entry = maturin_entry(cache)
     (ours,) = entry.glob("maturin-*.whl")
     shutil.copy2(ours, entry / ours.name.replace("-py3-none-", "-cp39.cp310.cp311.cp312-none-"))
@@ -456,20 +455,19 @@ def poisoned_maturin_entry(tmp: Path, p: Path) -> dict[str, str]:
 
 
 def lock_file_is_a_link_out_of_the_cache(tmp: Path, p: Path) -> dict[str, str]:
-    cache = _filled_cache(tmp, p)
+    cache = maturin_cache(tmp / "c")
     entry = maturin_entry(cache)
     victim = _outside(tmp) / "victim.txt"
     victim.parent.mkdir(parents=True)
     victim.write_text("not patcher's\n", encoding="utf-8")
     lock = entry.with_name(entry.name + ".lock")
-    lock.unlink()
+    lock.unlink(missing_ok=True)
     lock.symlink_to(victim)
     return {"PYO3_PATCHER_CACHE_DIR": str(cache)}
 
 
 def cache_folder_is_a_link_out_of_the_cache(tmp: Path, p: Path) -> dict[str, str]:
-    cache = _filled_cache(tmp, p)
-    shutil.rmtree(cache / "env")
+    cache = maturin_cache(tmp / "c")
     (_outside(tmp) / "env").mkdir(parents=True)
     (cache / "env").symlink_to(_outside(tmp) / "env")
     return {"PYO3_PATCHER_CACHE_DIR": str(cache)}

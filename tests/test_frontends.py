@@ -19,6 +19,7 @@ from helpers import (
     copy_example,
     env_lines,
     make_venv,
+    maturin_cache,
     maturin_entry,
     run_patcher,
     snapshot,
@@ -54,16 +55,8 @@ def _probe(where: Path) -> Path:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, shared_cache: Path) -> Path:
-    """A cache of the test's own, with the patched maturin's entry of the session's cache (its
-    published wheel: no download), that the test may poison."""
-    project = copy_example(tmp_path / "fill")
-    assert run_patcher("env", "--project", project).returncode == 0  # fills the shared cache
-    own = tmp_path / "cache"
-    own.mkdir()
-    shutil.copy2(shared_cache / "CACHEDIR.TAG", own / "CACHEDIR.TAG")
-    shutil.copytree(shared_cache / "maturin-wheels", own / "maturin-wheels")
-    return own
+def cache(tmp_path: Path) -> Path:
+    return maturin_cache(tmp_path / "cache")
 
 
 def _planted_wheel(entry: Path, work: Path) -> Path:
