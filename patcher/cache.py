@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ import filelock
 import platformdirs
 
 from patcher import ui
-from patcher.errors import BusyError, CacheError, ExternalError
+from patcher.errors import BusyError, CacheError, ExternalError, UsageError
 
 T = TypeVar("T")
 ENV_VAR = "PYO3_PATCHER_CACHE_DIR"
@@ -83,6 +84,13 @@ def tool_writing(path: Path) -> Iterator[None]:
 
 def root() -> Path:
     override = os.environ.get(ENV_VAR)
+    if override and ("\n" in override or "\r" in override):
+        # every path we print starts with it: a line break would end a line of `patcher env`
+        # early and let the rest of the value become a variable of its own in $GITHUB_ENV
+        raise UsageError(
+            f"{ENV_VAR} holds a line break ({override!r})",
+            hint=f"set {ENV_VAR} to a path on one line",
+        )
     # relative: to the directory patcher runs in (the CLI makes it absolute at start-up), never
     # to the folder a git or cargo subprocess happens to run in
     path = (
@@ -107,9 +115,7 @@ def root() -> Path:
                     "creates it), or move that CACHEDIR.TAG away",
                 )
         else:
-            tmp = path / f".CACHEDIR.TAG.{os.getpid()}"
-            tmp.write_text(_CACHEDIR_TAG, encoding="utf-8")
-            os.replace(tmp, tag)
+            _write_whole(tag, _CACHEDIR_TAG.encode())
     return path
 
 
@@ -138,17 +144,79 @@ def _no_links(path: Path) -> None:
             )
 
 
+def folder(path: Path) -> Path:
+    """`path`, a folder below the cache root, made where missing; every part of it must be a
+    real folder (a link, or a file, where one of our folders belongs is refused: anyone who
+    could write the cache may have put it there)."""
+    _no_links(path / "x")
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
+        _no_links(path / "x")  # also when the folders were just made by someone else
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise CacheError(
+                f"{path} is not a folder patcher made (a link or a file is in its place)",
+                hint=f"delete {path} (patcher makes the folder again), or point "
+                "PYO3_PATCHER_CACHE_DIR at another directory",
+            )
+    return path
+
+
+def write_new(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write `path`, in a real folder of the cache, whole (see `_write_whole`); `durable`:
+    on the disk before it takes the name (a journal must survive a power cut)."""
+    folder(path.parent)
+    _write_whole(path, data, durable=durable)
+
+
+def _write_whole(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """A temp file of a fresh name beside `path` (created exclusively, never through a link:
+    mkstemp opens with O_EXCL and O_NOFOLLOW), renamed over `path` (a rename replaces a link
+    there, it never writes through one)."""
+    with writing(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+                    os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600: another user's build reads it
+                f.write(data)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_to_append(path: Path) -> int:
+    """A descriptor that appends to the file `path` of the cache, refusing to open it through
+    a link (ELOOP: a CacheError by `writing`)."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
+
+
+def _lock_file_of_ours(lock_file: Path) -> None:
+    """Make sure `lock_file` is a plain file before the lock opens it. filelock before 3.20.1
+    opened it with O_TRUNC through a link (the link's target was emptied); one found there is
+    taken away (the link, never its target), and the file is made without following one."""
+    if lock_file.is_symlink() or (os.path.lexists(lock_file) and not lock_file.is_file()):
+        ui.warn(f"cache entry {lock_file.name} is not a lock file; making it again")
+        remove(lock_file)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+    os.close(fd)
+
+
 @contextlib.contextmanager
 def exclusive(path: Path, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the file lock that guards `path` (a sibling `<name>.lock` file); tell the user
     when another process holds it and we wait."""
     lock_file = path.with_name(path.name + ".lock")
-    _no_links(path)
+    folder(path.parent)
     with writing(lock_file):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _no_links(path)  # also when the folders were just made by someone else
-        if lock_file.is_dir() and not lock_file.is_symlink():
-            shutil.rmtree(lock_file)  # a folder where our lock file belongs
+        _lock_file_of_ours(lock_file)
     lock = filelock.FileLock(str(lock_file))
     try:
         try:
@@ -220,10 +288,10 @@ def made(found: T | None, entry: Path) -> T:
 def remove(path: Path) -> None:
     """Delete a file, link or folder of the cache, never following a link out of it."""
     _no_links(path)
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
+    elif os.path.lexists(path):  # a file, a link (never followed), a pipe...
+        path.unlink()
 
 
 @contextlib.contextmanager
@@ -232,9 +300,8 @@ def building(final: Path) -> Iterator[Path]:
 
     Call under `exclusive(final)` after re-checking that `final` is still missing.
     """
-    _no_links(final)
+    folder(final.parent)
     with writing(final.parent):
-        final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         with writing(final):

@@ -163,16 +163,21 @@ def _crash_report(argv: Sequence[str] | None) -> Path:
     try:
         from patcher import cache
 
-        folder = cache.root() / "crash"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"crash-{stamp}-{os.getpid()}.log"
-        path.write_text(text, encoding="utf-8")
-        return path
+        # a real folder of the cache, and a new file of a fresh name in it (mkstemp: O_EXCL,
+        # O_NOFOLLOW): a link or file another job left there carries no report out of it
+        folder = cache.folder(cache.root() / "crash")
+        fd, name = tempfile.mkstemp(
+            prefix=f"crash-{stamp}-{os.getpid()}-", suffix=".log", dir=folder
+        )
     except Exception:  # the cache itself may be the trouble: any place will do
-        fd, name = tempfile.mkstemp(prefix="pyo3-patcher-crash-", suffix=".log")
-        with os.fdopen(fd, "w", encoding="utf-8") as log:
-            log.write(text)
-        return Path(name)
+        from patcher import tempdirs
+
+        # not in this run's own temp folder, which goes when the process exits
+        where = tempdirs.system_temp()
+        fd, name = tempfile.mkstemp(prefix="pyo3-patcher-crash-", suffix=".log", dir=where)
+    with os.fdopen(fd, "w", encoding="utf-8") as log:
+        log.write(text)
+    return Path(name)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -188,8 +188,7 @@ def _sanitize_mirror(repo_dir: Path) -> bool:
             path = repo_dir / name
             if os.path.lexists(path):
                 cache.remove(path)
-        (repo_dir / "config").unlink(missing_ok=True)
-        (repo_dir / "config").write_text(_MIRROR_CONFIG, encoding="utf-8")
+        cache.write_new(repo_dir / "config", _MIRROR_CONFIG.encode())  # never through a link
     return True
 
 

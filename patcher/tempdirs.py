@@ -32,6 +32,12 @@ def claim() -> Path:
     return _claimed[0]
 
 
+def system_temp() -> str:
+    """The system's temp dir (the one this process's own folder lies in), for what must
+    outlive the process."""
+    return str(_claimed[0].parent) if _claimed else tempfile.gettempdir()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

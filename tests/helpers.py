@@ -36,6 +36,76 @@ def run_patcher(
     )
 
 
+def started_with_pid(cmd: list[str], env: dict[str, str]) -> tuple[int, str, int]:
+    """Run `cmd` with `env` added; (its pid, stdout + stderr, exit code)."""
+    with subprocess.Popen(
+        cmd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as child:
+        out, _ = child.communicate()
+    return child.pid, out, child.returncode
+
+
+def plant_pid_links(folder: Path, name_of_pid: str, target: Path, count: int = 3000) -> range:
+    """Links, all to `target`, at the names the next `count` processes of this machine would
+    write through if a name were made from their pid (`name_of_pid` with `{pid}`): what a job
+    that shares the cache can plant. Returns the pids covered."""
+    last = Path("/proc/sys/kernel/ns_last_pid")
+    if not last.is_file():
+        import pytest
+
+        pytest.skip("this system does not say which pid comes next")
+    first = int(last.read_text()) + 1
+    pids = range(first, first + count)
+    folder.mkdir(parents=True, exist_ok=True)
+    for pid in pids:
+        (folder / name_of_pid.format(pid=pid)).symlink_to(target)
+    return pids
+
+
+MATURIN_ENTRY = "1.16.0+pyo3patcher.backend.v2-"  # the example's patched maturin, by name
+
+
+def maturin_cache(dest: Path) -> Path:
+    """A cache of a test's own at `dest`, holding the example's patched-maturin entry (with the
+    published wheel: no download), copied from the session's cache (filled first where it is
+    not); the test may poison it."""
+    shared = Path(os.environ["PYO3_PATCHER_CACHE_DIR"])
+    ours = shutil.ignore_patterns(".*", "*.lock")  # a build under way, the locks
+    if not [e for e in (shared / "maturin-wheels").glob(MATURIN_ENTRY + "*") if e.is_dir()]:
+        project = copy_example(dest.parent, "maturin-cache-filler")
+        assert run_patcher("env", "--project", project).returncode == 0
+    dest.mkdir()
+    shutil.copy2(shared / "CACHEDIR.TAG", dest / "CACHEDIR.TAG")
+    for entry in (shared / "maturin-wheels").glob(MATURIN_ENTRY + "*"):
+        if entry.is_dir():
+            shutil.copytree(entry, dest / "maturin-wheels" / entry.name, ignore=ours)
+    return dest
+
+
+def maturin_entry(cache: Path) -> Path:
+    """The one patched-maturin entry folder of a cache (`patcher env` made it)."""
+    (entry,) = (e for e in (cache / "maturin-wheels").iterdir() if e.is_dir())
+    return entry
+
+
+def url_path(url: str) -> Path:
+    """The local path a file:// URL that `patcher env` hands out names (its #fragment aside)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    assert parts.scheme == "file", url
+    return Path(urllib.parse.unquote(parts.path))
+
+
+def env_lines(text: str) -> dict[str, str]:
+    """The KEY=VALUE lines `patcher env` printed (or a $GITHUB_ENV file holds)."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
 def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     """A git repository laid out like upstream pyo3, one commit and tag per release, made
     from the published crates. Returns its file:// URL and a pins dir naming its commits."""

@@ -17,7 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, copy_example, run_patcher, snapshot
+from helpers import (
+    REPO_ROOT,
+    copy_example,
+    maturin_cache,
+    maturin_entry,
+    run_patcher,
+    snapshot,
+)
 
 DOC = REPO_ROOT / "docs" / "bad-input.md"
 DOC_HEAD = """# Bad input: what patcher says
@@ -441,6 +448,47 @@ def maturin_include_is_not_an_array(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
+def inherited_find_links_with_a_line_break(tmp: Path, p: Path) -> dict[str, str]:
+    return {"PIP_FIND_LINKS": "/wheels\nBASH_ENV=/tmp/evil"}
+
+
+def cache_dir_with_a_line_break(tmp: Path, p: Path) -> dict[str, str]:
+    return {"PYO3_PATCHER_CACHE_DIR": f"{tmp}/c\nLD_PRELOAD=/tmp/evil.so"}
+
+
+def poisoned_maturin_entry(tmp: Path, p: Path) -> dict[str, str]:
+    # what another job can leave in a shared cache: a second wheel of our version (a better
+    # tag would win with pip and uv), a constraints file sending pip elsewhere, dangling links
+    cache = maturin_cache(tmp / "c")
+    entry = maturin_entry(cache)
+    (ours,) = entry.glob("maturin-*.whl")
+    shutil.copy2(ours, entry / ours.name.replace("-py3-none-", "-cp39.cp310.cp311.cp312-none-"))
+    elsewhere = _outside(tmp) / "wheels"
+    elsewhere.mkdir(parents=True)
+    (entry / "constraints.txt").write_text(f"--find-links {elsewhere}\n", encoding="utf-8")
+    (entry / "pip-constraints.txt").symlink_to(_outside(tmp) / "missing" / "c.txt")
+    return {"PYO3_PATCHER_CACHE_DIR": str(cache)}
+
+
+def lock_file_is_a_link_out_of_the_cache(tmp: Path, p: Path) -> dict[str, str]:
+    cache = maturin_cache(tmp / "c")
+    entry = maturin_entry(cache)
+    victim = _outside(tmp) / "victim.txt"
+    victim.parent.mkdir(parents=True)
+    victim.write_text("not patcher's\n", encoding="utf-8")
+    lock = entry.with_name(entry.name + ".lock")
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(victim)
+    return {"PYO3_PATCHER_CACHE_DIR": str(cache)}
+
+
+def cache_folder_is_a_link_out_of_the_cache(tmp: Path, p: Path) -> dict[str, str]:
+    cache = maturin_cache(tmp / "c")
+    (_outside(tmp) / "env").mkdir(parents=True)
+    (cache / "env").symlink_to(_outside(tmp) / "env")
+    return {"PYO3_PATCHER_CACHE_DIR": str(cache)}
+
+
 CASES: dict[str, Case] = {
     "malformed Cargo.toml": Case(malformed_cargo_toml, 3, "not valid TOML"),
     "malformed pyproject.toml": Case(malformed_pyproject, 3, "not valid TOML"),
@@ -532,6 +580,20 @@ CASES: dict[str, Case] = {
     ),
     "[tool.maturin] include is not an array": Case(
         maturin_include_is_not_an_array, 3, "include is not an array"
+    ),
+    "an inherited PIP_FIND_LINKS with a line break": Case(
+        inherited_find_links_with_a_line_break, 2, "line break", "env"
+    ),
+    "a cache dir with a line break": Case(cache_dir_with_a_line_break, 2, "line break", "env"),
+    # -q: the note on PIP_CONSTRAINT depends on the pip of the machine, not on the case
+    "a second wheel and poisoned constraints in the cache": Case(
+        poisoned_maturin_entry, 0, "PIP_FIND_LINKS=file://", "env", applied=True, extra=("-q",)
+    ),
+    "a lock file in the cache that is a link out of it": Case(
+        lock_file_is_a_link_out_of_the_cache, 0, "is not a lock file", "env", True, ("-q",)
+    ),
+    "a cache folder that is a link out of the cache": Case(
+        cache_folder_is_a_link_out_of_the_cache, 10, "is a symbolic link", "env"
     ),
 }
 

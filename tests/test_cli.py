@@ -4,12 +4,13 @@ goes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import bytes_of, copy_example, run_patcher, snapshot
+from helpers import bytes_of, copy_example, env_lines, run_patcher, snapshot, url_path
 
 from patcher import cli, ui
 
@@ -102,13 +103,20 @@ def test_env_prints_shell_exports_that_a_shell_can_source(tmp_path: Path) -> Non
         check=True,
     ).stdout
     links, constraints = sourced.split("|")
-    wheels = Path(constraints).parent
-    assert links == f"{wheels} /a b"  # the user's own find-links kept, after ours
-    (wheel,) = wheels.glob("maturin-*.whl")
+    wheels = url_path(constraints).parent
+    (wheel,) = wheels.glob("maturin-*.whl")  # alone in a folder of this run's own
     assert wheel.name.startswith("maturin-1.16.0+pyo3patcher.backend.v2-py3-none-")
-    assert Path(constraints).read_text() == "maturin==1.16.0+pyo3patcher.backend.v2\n"
-    plain = run_patcher("env", "--project", project)
-    assert f"UV_FIND_LINKS={wheels}" in plain.stdout.splitlines()
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    # the user's own find-links kept, after ours: the wheel's own URL with its sha256
+    assert links == f"{wheel.as_uri()}#sha256={digest} /a b"
+    assert url_path(constraints).read_text() == (
+        f"maturin==1.16.0+pyo3patcher.backend.v2 --hash=sha256:{digest}\n"
+    )
+    plain = env_lines(run_patcher("env", "--project", project).stdout)
+    assert url_path(plain["UV_FIND_LINKS"]) != wheels  # each run hands out a folder of its own
+    assert url_path(plain["PIP_BUILD_CONSTRAINT"]).read_text() == (
+        "maturin==1.16.0+pyo3patcher.backend.v2\n"
+    )
 
 
 def test_a_bug_leaves_a_report_in_the_cache_dir(
@@ -129,3 +137,40 @@ def test_a_bug_leaves_a_report_in_the_cache_dir(
     assert text.startswith("pyo3-patcher ")
     assert "argv:" in text and "platform:" in text and "ZeroDivisionError" in text
     ui.set_level(ui.Level.NORMAL)
+
+
+@pytest.mark.parametrize("planted", ["link", "file"])
+def test_a_crash_folder_another_job_planted_carries_no_report_out(
+    planted: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A `crash` entry of a shared cache that is a link (to a folder outside) or a file: the
+    report of a bug goes to the system's temp dir instead, and nothing outside is written."""
+    cache, outside = tmp_path / "cache", tmp_path / "outside"
+    cache.mkdir()
+    outside.mkdir()
+    if planted == "link":
+        (cache / "crash").symlink_to(outside)
+    else:
+        (cache / "crash").write_text("not a folder\n", encoding="utf-8")
+    before = snapshot(tmp_path)
+    monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(cache))
+
+    def broken(args: object) -> int:
+        raise ZeroDivisionError("a bug of ours")
+
+    monkeypatch.setattr("patcher.commands.verify.run", broken)
+    assert cli.main(["verify", "--project", str(tmp_path)]) == cli.BUG_EXIT
+    said = capsys.readouterr().err
+    report = Path(said.split("the report is in ", 1)[1].split("\n", 1)[0])
+    try:
+        assert "ZeroDivisionError" in report.read_text(encoding="utf-8")
+        assert not report.is_relative_to(tmp_path)
+        after = snapshot(tmp_path)
+        after.pop("cache/CACHEDIR.TAG", None)  # the one file the run may add
+        assert after == before
+    finally:
+        report.unlink()
+        ui.set_level(ui.Level.NORMAL)

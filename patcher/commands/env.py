@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from typing import Any
 
-from patcher import ui
+from patcher import frontends, ui
 from patcher.commands.apply import add_project_arg
 from patcher.project import builds, ci, record
 from patcher.project.discovery import opened
@@ -37,6 +38,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # every value printed is one line; an inherited one we pass on is refused before anything
+    # is written (the cache folder's own variable is refused where it is read)
+    frontends.one_line("PIP_FIND_LINKS", os.environ.get("PIP_FIND_LINKS", ""), inherited=True)
     with opened(args.project) as project:
         rec = record.load(project.record_file)
         if rec is None:
@@ -51,4 +55,10 @@ def run(args: argparse.Namespace) -> int:
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}")
     ui.say(f"# patched maturin {build.local_version}: {build.wheel}")
+    if "PIP_CONSTRAINT" in env:
+        ui.say(
+            f"note: this pip has no build constraints (pip {frontends.PIP_BUILD_CONSTRAINTS}+ "
+            f"has): PIP_CONSTRAINT pins maturin=={build.local_version} for every pip command "
+            "that reads this environment, not only for isolated builds"
+        )
     return 0

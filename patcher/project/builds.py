@@ -6,7 +6,7 @@ import os
 
 from patcher import frontends
 from patcher.project.discovery import Project
-from patcher.upstreams import maturin
+from patcher.upstreams import maturin, sources
 from patcher.upstreams.maturin import MaturinBuild
 
 
@@ -32,4 +32,10 @@ def patched_maturin(project: Project, *, offline: bool = False) -> MaturinBuild:
 def frontend_environment(build: MaturinBuild) -> dict[str, str]:
     """What `patcher env` prints: the variables that make pip, build and uv install `build`
     into their isolated build environments (a PIP_FIND_LINKS of the user's kept)."""
-    return frontends.environment(build.wheel.parent, build.local_version, os.environ)
+    return frontends.environment(
+        wheel=build.wheel,
+        version=build.local_version,
+        digest=sources.sha256_of(build.wheel),
+        existing=os.environ,
+        pip_build_constraints=frontends.pip_has_build_constraints(),
+    )

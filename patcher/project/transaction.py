@@ -120,15 +120,13 @@ class Transaction:
                 hint="run the command again: patcher rolls it back first",
             )
         begin = {**_BEGIN, "root": str(self.fence.root), "staging": self.staging.name}
-        tmp = self.journal_file.with_name(f".{self.journal_file.name}.{os.getpid()}.tmp")
+        # the journal appears whole, or not at all, from a temp file no link planted in the
+        # cache can redirect; then it is appended to, never through a link
+        line = json.dumps(begin) + "\n"
+        cache.write_new(self.journal_file, line.encode(), durable=True)
         with cache.writing(self.journal_file):
-            self.journal_file.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w", encoding="utf-8") as journal:
-                journal.write(json.dumps(begin) + "\n")
-                journal.flush()
-                os.fsync(journal.fileno())
-            os.replace(tmp, self.journal_file)  # the journal appears whole, or not at all
-            self._journal = self.journal_file.open("a", encoding="utf-8")
+            fd = cache.open_to_append(self.journal_file)
+            self._journal = os.fdopen(fd, "a", encoding="utf-8")
         try:
             self.staging.mkdir(mode=0o700)
             self._log({"op": "staging", **_identity(self.staging)})

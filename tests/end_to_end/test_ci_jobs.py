@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import change_vendored_tree, copy_example, git, run_patcher
+from helpers import change_vendored_tree, copy_example, env_lines, git, run_patcher
 
 from patcher import cicache
 
@@ -67,11 +67,6 @@ def committed_project(tmp_path: Path, layout: str, *, patched: bool) -> Path:
     git("add", "-A", cwd=origin)
     git("commit", "-qm", "project", cwd=origin)
     return origin
-
-
-def env_lines(text: str) -> dict[str, str]:
-    """A $GITHUB_ENV file's KEY=VALUE lines."""
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool) -> set[str]:

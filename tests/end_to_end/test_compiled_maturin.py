@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, copy_target, run_patcher
+from helpers import BASE_PYTHON, copy_example, copy_target, env_lines, run_patcher, url_path
 
 
 @pytest.mark.slow
@@ -29,8 +29,8 @@ def test_the_compiled_maturin_keeps_isolated_builds_warm(
 
     made = run_patcher("env", "--project", project)
     assert made.returncode == 0, made.stderr[-3000:]
-    env = dict(line.split("=", 1) for line in made.stdout.splitlines())
-    (wheel,) = Path(env["UV_FIND_LINKS"]).glob("maturin-*.whl")
+    env = env_lines(made.stdout)
+    (wheel,) = url_path(env["UV_FIND_LINKS"]).glob("maturin-*.whl")
     assert wheel.name.startswith("maturin-1.16.0+pyo3patcher.compiled.v2-py3-none-")
 
     uv = str(Path(sys.executable).parent / "uv")

@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, copy_target, make_venv, pythons, run_patcher
+from helpers import (
+    BASE_PYTHON,
+    copy_example,
+    copy_target,
+    env_lines,
+    make_venv,
+    pythons,
+    run_patcher,
+    url_path,
+)
 
 MINE = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -54,9 +63,7 @@ def test_a_base_of_another_python_in_the_environment_builds_no_wrong_wheel(
     project = copy_example(tmp_path)
     copy_target(example_deps_target, project)  # pyo3's dependencies compiled; pyo3 cold
     assert run_patcher("apply", "--project", project).returncode == 0
-    env = dict(
-        line.split("=", 1) for line in run_patcher("env", "--project", project).stdout.splitlines()
-    )
+    env = env_lines(run_patcher("env", "--project", project).stdout)
     hostile = {**env, "PYO3_BASE_PYTHON": other}
 
     # a frontend building for our Python: the backend replaces the inherited base
@@ -74,7 +81,7 @@ def test_a_base_of_another_python_in_the_environment_builds_no_wrong_wheel(
     # maturin run by hand for the other Python, with our base inherited: no backend runs, so
     # the patched pyo3 itself must ignore a base that is not what maturin builds for
     tools = make_venv(tmp_path / "tools", with_pip=True)
-    (ours,) = Path(env["UV_FIND_LINKS"]).glob("maturin-*.whl")
+    (ours,) = url_path(env["UV_FIND_LINKS"]).glob("maturin-*.whl")
     _run([str(tools), "-m", "pip", "install", "-q", "--no-deps", str(ours)], {}, tmp_path)
     maturin = tools.parent / "maturin"
     log = _run(

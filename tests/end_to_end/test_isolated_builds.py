@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, copy_target, make_venv, run_patcher
+from helpers import BASE_PYTHON, copy_example, copy_target, env_lines, make_venv, run_patcher
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
 
@@ -28,11 +28,15 @@ def _project(tmp_path: Path, patched: bool) -> tuple[Path, dict[str, str]]:
     project = copy_example(tmp_path, "hello")
     env: dict[str, str] = {}
     if patched:
-        result = run_patcher("apply", "--project", project)
+        # a cache path with a space, as the default one on Windows (under the user's name):
+        # pip and uv split PIP_FIND_LINKS, PIP_CONSTRAINT and UV_FIND_LINKS on whitespace
+        cache = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "patcher cache")}
+        result = run_patcher("apply", "--project", project, env=cache)
         assert result.returncode == 0, result.stderr
-        result = run_patcher("env", "--project", project)
+        result = run_patcher("env", "--project", project, env=cache)
         assert result.returncode == 0, result.stderr
-        env.update(dict(line.split("=", 1) for line in result.stdout.splitlines()))
+        env.update(env_lines(result.stdout))
+        assert "patcher%20cache" in env["UV_FIND_LINKS"]
     return project, env
 
 
@@ -51,7 +55,8 @@ def test_pip_uv_and_build_one_after_another(
 ) -> None:
     """One target dir, four isolated builds as a maintainer and CI make them: pip from two
     venvs, then uv, then (patched) `python -m build`. Each after the first must recompile no
-    pyo3 crate when patched, and recompiles pyo3's crates when not."""
+    pyo3 crate when patched (from a cache whose path has a space), and recompiles pyo3's
+    crates when not."""
     project, env = _project(tmp_path, patched)
     # pyo3's dependencies from crates.io already compiled (as a CI cache would hold them),
     # nothing of pyo3: the first build still compiles every pyo3 crate from nothing

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import snapshot
+from helpers import plant_pid_links, snapshot, started_with_pid
 
 from patcher.project import transaction
 from patcher.project.fence import Fence
@@ -182,3 +182,25 @@ def test_a_new_transaction_refuses_to_start_over_a_leftover(tmp_path: Path) -> N
     _journal(root)
     with pytest.raises(RecoveryError, match="left"), Transaction(Fence(root)):
         pass
+
+
+def test_the_journal_is_not_written_through_a_planted_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared cache with links at every name a pid-named temp file of the journal could
+    take, for the next few thousand processes: the transaction runs, nothing outside is
+    written."""
+    root = _project(tmp_path)
+    cache, outside = tmp_path / "cache", tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(cache))
+    name = transaction.journal_path(root).name
+    pids = plant_pid_links(cache / "projects", f".{name}.{{pid}}.tmp", outside / "written")
+    before = snapshot(outside)
+    pid, said, code = started_with_pid([sys.executable, "-c", CHILD, str(root)], {})
+    if pid not in pids:
+        pytest.skip("the machine started more processes meanwhile than links were planted")
+    assert code == 0, said
+    assert snapshot(outside) == before
+    assert (root / "Cargo.toml").read_text(encoding="utf-8") == "[package]\nname = 'changed'\n"
+    assert list(transaction.leftovers(root)) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
-from helpers import marker_script, snapshot
+from helpers import marker_script, maturin_entry, snapshot
 
 from patcher import cache, git
 from patcher.errors import SourceError
@@ -146,16 +146,17 @@ def test_a_poisoned_maturin_wheel_is_never_handed_out(
     monkeypatch.setenv("PYO3_PATCHER_CACHE_DIR", str(tmp_path / "cache"))
     pin = pins.get_pin("maturin", "1.16.0")
     build = maturin.backend_wheel(pin)
-    entry = build.wheel.parent
+    entry = maturin_entry(tmp_path / "cache")
+    cached = entry / build.wheel.name
     honest = {
         n: zipfile.ZipFile(build.wheel).read(n) for n in zipfile.ZipFile(build.wheel).namelist()
     }
 
-    # the handed-out wheel and its recorded sha256 changed together
-    with zipfile.ZipFile(build.wheel, "a") as wheel:
+    # the cached wheel and its recorded sha256 changed together
+    with zipfile.ZipFile(cached, "a") as wheel:
         wheel.writestr("maturin/_pwned.pth", b"import os; os.system('touch /tmp/pwned')\n")
     meta = json.loads((entry / "wheel.json").read_text("utf-8"))
-    meta["sha256"] = sources.sha256_of(build.wheel)
+    meta["sha256"] = sources.sha256_of(cached)
     (entry / "wheel.json").write_text(json.dumps(meta), encoding="utf-8")
     # and the published wheel kept beside it, with its recorded sha256
     (published,) = (entry / "published").glob("*.whl")
@@ -165,9 +166,11 @@ def test_a_poisoned_maturin_wheel_is_never_handed_out(
     (entry / "wheel.json").write_text(json.dumps(meta), encoding="utf-8")
 
     again = maturin.backend_wheel(pin)
-    with zipfile.ZipFile(again.wheel) as wheel:
-        got = {n: wheel.read(n) for n in wheel.namelist()}
-    assert got == honest
+    assert again.wheel.parent != build.wheel.parent  # a folder of its own each time
+    for wheel_path in (again.wheel, cached):  # handed out, and the entry's copy replaced
+        with zipfile.ZipFile(wheel_path) as wheel:
+            got = {n: wheel.read(n) for n in wheel.namelist()}
+        assert got == honest
     (published,) = (entry / "published").glob("*.whl")
     assert "maturin/injected.py" not in zipfile.ZipFile(published).namelist()
     # offline, nothing can vouch for the cached wheel: refused, the entry left as it is

@@ -17,7 +17,7 @@ from patcher import cache, proc, ui
 from patcher.errors import SourceError
 from patcher.upstreams import sources, variants
 from patcher.upstreams.maturin.release import BACKEND_DIR, MaturinBuild, local_version
-from patcher.upstreams.maturin.wheels import record_wheel, wheel_entry
+from patcher.upstreams.maturin.wheels import hand_out, record_wheel, wheel_entry
 from patcher.upstreams.pins import Pin
 
 # what must not steer the pip that downloads the published wheel (our own wheel dir, say)
@@ -29,9 +29,9 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
 
     Each time it is handed out, the published wheel the cache keeps must have PyPI's sha256
     for its file name (read over HTTPS) and its backend files the pin's digests, and the
-    patched wheel is derived from it again: a cached wheel is used only if it holds exactly
-    what that derivation gives (a wheel and its recorded sha256 changed together in the cache
-    are thrown away). Without the network nothing can vouch for the cached wheel: refused."""
+    patched wheel is derived from it again: that wheel, in a folder of this run's own, is what
+    is handed out (the entry's copy is replaced when it holds anything else). Without the
+    network nothing can vouch for the cached wheel: refused."""
     variant = variants.select_variant("maturin", pin.version, "backend")
     version = local_version(pin, variant)
     entry = wheel_entry(version, variant)
@@ -74,7 +74,8 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
                     published=published.name,
                     published_sha256=digests[published.name],  # what it was checked against
                 )
-        return MaturinBuild(pin, variant, entry / fresh.name)
+        # what is handed out is the wheel derived in this run, in a folder of its own
+        return MaturinBuild(pin, variant, hand_out(fresh, version))
 
 
 def _pypi_digests(version: str) -> dict[str, str]:

@@ -3,8 +3,15 @@ platform)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import shutil
+import stat
 import sysconfig
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,34 @@ def record_wheel(out: Path, wheel: Path, **extra: str) -> None:
     (out / "wheel.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
+HANDOUT_DAYS = 7  # how long a folder `patcher env` handed out is kept (a shell may still use it)
+_HANDOUT = re.compile(r"^maturin-[A-Za-z0-9_.+-]+-[a-z0-9_]{8}$")
+
+
+def hand_out(wheel: Path, version: str) -> Path:
+    """A copy of `wheel`, which this run derived or checked, alone in a new folder of this
+    run's own (`<cache>/env/maturin-<version>-<random>`): what `patcher env` names is only
+    that, never an entry folder another job may have added a wheel or file to. Folders
+    handed out more than HANDOUT_DAYS ago go."""
+    parent = cache.folder(cache.root() / "env")
+    _drop_old_handouts(parent)
+    with cache.writing(parent):
+        out = Path(tempfile.mkdtemp(prefix=f"maturin-{version}-", dir=parent))
+        out.chmod(0o755)  # mkdtemp's 0700: a build run as another user must read it
+        copy = out / wheel.name
+        shutil.copyfile(wheel, copy)  # a new name in a folder made just now
+    return copy
+
+
+def _drop_old_handouts(parent: Path) -> None:
+    cutoff = time.time() - HANDOUT_DAYS * 86400
+    for child in parent.iterdir():
+        with contextlib.suppress(OSError):
+            st = os.lstat(child)
+            if _HANDOUT.match(child.name) and stat.S_ISDIR(st.st_mode) and st.st_mtime < cutoff:
+                shutil.rmtree(child)
+
+
 def wheel_once(pin: Pin, kind: str, make: Callable[[Variant, str, Path], None]) -> MaturinBuild:
     """The patched wheel of `kind` for `pin` from the cache, else `make(variant, local
     version, entry)` stages it into the entry; under the entry's lock either way."""
@@ -59,4 +94,4 @@ def wheel_once(pin: Pin, kind: str, make: Callable[[Variant, str, Path], None]) 
         if found is None:
             make(variant, version, entry)
             found = cache.made(cached_wheel(entry), entry)
-        return MaturinBuild(pin, variant, found)
+        return MaturinBuild(pin, variant, hand_out(found, version))  # under the lock
