@@ -106,6 +106,23 @@ def env_lines(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
+def compiled_pyo3(log: str) -> set[str]:
+    """The pyo3 crates a build's log says cargo compiled."""
+    import re
+
+    return set(re.findall(r"Compiling (\S+) v", log)) & set(PYO3_CRATES)
+
+
+def patched_example(where: Path, env: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
+    """The example, applied, and the variables `patcher env` hands its isolated builds."""
+    project = copy_example(where, "hello")
+    result = run_patcher("apply", "--project", project, env=env)
+    assert result.returncode == 0, result.stderr
+    result = run_patcher("env", "--project", project, env=env)
+    assert result.returncode == 0, result.stderr
+    return project, env_lines(result.stdout)
+
+
 def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     """A git repository laid out like upstream pyo3, one commit and tag per release, made
     from the published crates. Returns its file:// URL and a pins dir naming its commits."""

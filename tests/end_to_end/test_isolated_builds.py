@@ -8,35 +8,34 @@ uv makes a fresh venv for every build by itself."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, copy_example, copy_target, env_lines, make_venv, run_patcher
+from helpers import (
+    BASE_PYTHON,
+    compiled_pyo3,
+    copy_example,
+    copy_target,
+    make_venv,
+    patched_example,
+)
 
 PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
-
-
-def _rebuilt(log: str) -> set[str]:
-    return set(re.findall(r"Compiling (\S+) v", log)) & PYO3_CRATES
+_rebuilt = compiled_pyo3
 
 
 def _project(tmp_path: Path, patched: bool) -> tuple[Path, dict[str, str]]:
-    project = copy_example(tmp_path, "hello")
-    env: dict[str, str] = {}
-    if patched:
-        # a cache path with a space, as the default one on Windows (under the user's name):
-        # pip and uv split PIP_FIND_LINKS, PIP_CONSTRAINT and UV_FIND_LINKS on whitespace
-        cache = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "patcher cache")}
-        result = run_patcher("apply", "--project", project, env=cache)
-        assert result.returncode == 0, result.stderr
-        result = run_patcher("env", "--project", project, env=cache)
-        assert result.returncode == 0, result.stderr
-        env.update(env_lines(result.stdout))
-        assert "patcher%20cache" in env["UV_FIND_LINKS"]
+    if not patched:
+        return copy_example(tmp_path, "hello"), {}
+    # a cache path with a space, as the default one on Windows (under the user's name):
+    # pip and uv split PIP_FIND_LINKS, PIP_CONSTRAINT and UV_FIND_LINKS on whitespace
+    project, env = patched_example(
+        tmp_path, env={"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "patcher cache")}
+    )
+    assert "patcher%20cache" in env["UV_FIND_LINKS"]
     return project, env
 
 

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 from helpers import (
     BASE_PYTHON,
+    PYO3_CRATES,
     bytes_of,
+    compiled_pyo3,
     copy_example,
     copy_target,
     git,
     make_venv,
+    patched_example,
     run_patcher,
     snapshot,
     write_crate,
@@ -216,9 +219,6 @@ def test_sdist_and_a_wheel_from_it(tmp_path: Path, layout: str, example_deps_tar
         }
 
 
-PYO3_CRATES = {"pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend"}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "unpatched"])
 def test_a_second_build_from_the_unpacked_sdist_is_warm(
@@ -227,14 +227,8 @@ def test_a_second_build_from_the_unpacked_sdist_is_warm(
     """What a downstream distributor does: unpack the sdist, build it twice (uv: a fresh build
     venv each time) into one target dir. With the patched maturin the second build recompiles
     no pyo3 crate, as from the checkout; the unpatched control recompiles them all."""
-    project = copy_example(tmp_path, "hello")
-    env = {"UV_PYTHON": BASE_PYTHON}
-    if patched:
-        applied = run_patcher("apply", "--project", project)
-        assert applied.returncode == 0, applied.stderr
-        handed = run_patcher("env", "--project", project)
-        assert handed.returncode == 0, handed.stderr
-        env.update(dict(line.split("=", 1) for line in handed.stdout.splitlines()))
+    project, env = patched_example(tmp_path) if patched else (copy_example(tmp_path, "hello"), {})
+    env["UV_PYTHON"] = BASE_PYTHON
     _run([UV, "build", "--sdist", "-o", tmp_path / "dist"], cwd=project, env=env)
     (sdist_file,) = (tmp_path / "dist").glob("*.tar.gz")
     with tarfile.open(sdist_file) as tar:
@@ -247,9 +241,9 @@ def test_a_second_build_from_the_unpacked_sdist_is_warm(
         _run([UV, "build", "--wheel", "-o", tmp_path / f"wheels{n}", source], tmp_path, env)
         for n in (1, 2)
     )
-    compiled = [set(re.findall(r"Compiling (\S+) v", log)) & PYO3_CRATES for log in (first, second)]
-    assert compiled[0] == PYO3_CRATES
-    assert compiled[1] == (set() if patched else PYO3_CRATES), second[-3000:]
+    everything = set(PYO3_CRATES)
+    assert compiled_pyo3(first) == everything
+    assert compiled_pyo3(second) == (set() if patched else everything), second[-3000:]
 
 
 @pytest.mark.slow
