@@ -14,13 +14,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from patcher import trees
+from patcher import cargo, trees
 from patcher.errors import PatcherError
-from patcher.project import builds, cargolock, resolve, vendor
+from patcher.project import builds, cargolock, manifest, pep517, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
 from patcher.upstreams import pins, pyo3, variants
+from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +68,14 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         checks += _pin_and_patch(rec)
         checks += _locked_release(inputs, rec)
         checks.append(_maturin(project, rec))
+        checks.append(_backend(project))
         tree_checks, notes = _trees(project, rec, offline=offline)
         checks += tree_checks
         checks.append(_git_rules(project, rec))
-        checks.append(_resolution(project, inputs, rec, offline=offline))
+        checks.append(_patch_entries(inputs, rec))
+        built, built_notes = _as_built(project, inputs, rec, offline=offline)
+        checks.append(built)
+        notes += built_notes
         notes += _newer(project, inputs, rec, offline=offline)
         return Report(tuple(checks), tuple(notes))
 
@@ -213,6 +218,7 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
         actual = trees.file_digests(tree)
         diff = trees.diff_digests(expected[crate], actual)
         named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
+        named = "; ".join(filter(None, [named, _strays(tree, expected[crate])]))
         recorded = trees.tree_digest(expected[crate]) == rec.digests[crate]
         if not recorded:
             named = "; ".join(
@@ -229,14 +235,118 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
     return checks, []
 
 
-def _resolution(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> Check:
-    name = "cargo resolves pyo3 to the vendored trees"
+def _strays(tree: Path, expected: dict[str, str]) -> str:
+    """A vendored tree holds the release's regular files and nothing else: a link (to a
+    folder too), a device or an extra file (even one cargo writes, `.cargo-ok`) is named."""
+    found = trees.strays(tree, expected)
+    return f"not the pinned set of regular files: {', '.join(found)}" if found else ""
+
+
+def _backend(project: Project) -> Check:
+    """The build must run the patched maturin: only a plain maturin requirement and backend
+    let `patcher env` hand it out."""
+    problems = pep517.backend_problems(project)
+    return Check(
+        "build backend",
+        not problems,
+        "; ".join(problems) + ": the build would not run the patched maturin (use "
+        '`build-backend = "maturin"` and a plain `maturin` version requirement)'
+        if problems
+        else "",
+    )
+
+
+def _patch_entries(inputs: Inputs, rec: Record) -> Check:
+    """The manifest as committed must hold exactly the record's [patch.crates-io] entries for
+    the pyo3 crates: one that points elsewhere, or none, is what a build compiles otherwise
+    (or what only a config outside the checkout mends)."""
+    name = f"[patch.crates-io] in {inputs.manifest.path.name}"
+    try:
+        present = manifest.patch_entries(inputs.manifest.text)
+        foreign = manifest.foreign_entries(inputs.manifest.text, set(PYO3_CRATES), rec.entries)
+    except PatcherError as exc:
+        return Check(name, False, exc.message)
+    wrong = [f"{crate} = {_inline(value)}" for crate, value in sorted(foreign.items())]
+    wrong += [f"{crate} missing" for crate in sorted(set(rec.entries) - set(present))]
+    return Check(
+        name,
+        not wrong,
+        f"{'; '.join(wrong)} (pyo3-patcher.lock has "
+        f"{', '.join(f'{c} = {p!r}' for c, p in sorted(rec.entries.items()))}): run "
+        "`patcher apply`"
+        if wrong
+        else "",
+    )
+
+
+def _inline(value: Any) -> str:
+    plain = value.unwrap() if hasattr(value, "unwrap") else value
+    if isinstance(plain, dict):
+        return "{ " + ", ".join(f"{k} = {v!r}" for k, v in plain.items()) + " }"
+    return repr(plain)
+
+
+def _as_built(
+    project: Project, inputs: Inputs, rec: Record, *, offline: bool
+) -> tuple[Check, list[str]]:
+    """Resolve the graph as the PEP 517 build will (see resolve.resolve, `as_built`): every
+    pyo3 crate must come from a vendored tree, or from a copy byte for byte the same (CI
+    mode). Otherwise name what redirects it."""
+    name = "the build compiles pyo3 from the vendored trees"
+    settings = pep517.cargo_settings(project)
+    if settings.unfollowed:
+        return Check(
+            name,
+            False,
+            f"verify does not reproduce {'; '.join(settings.unfollowed)}, which can change "
+            "what cargo compiles: remove it",
+        ), []
     dirs = {c: project.workspace_root / rec.tree_rel(c) for c in rec.crates}
     try:
         resolution = resolve.resolve(
-            project, inputs.manifest.text, inputs.lock, dirs, offline=offline, locked=True
+            project,
+            inputs.manifest.text,
+            inputs.lock,
+            dirs,
+            offline=offline,
+            locked=True,
+            as_built=settings,
         )
     except PatcherError as exc:
         first = str(exc).splitlines()[0]
-        return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)")
-    return Check(name, not resolution.problems, "; ".join(resolution.problems))
+        return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)"), []
+    notes = _programs(settings)
+    if resolution.problems:
+        causes = resolve.redirects(project, settings)
+        said = "; ".join(resolution.problems)
+        said += f" (redirected by {'; '.join(causes)})" if causes else ""
+        return Check(name, False, said), notes
+    return Check(name, True), _copies(resolution, dirs) + notes
+
+
+def _programs(settings: pep517.CargoSettings) -> list[str]:
+    """Programs the build's cargo configs name (verify's cargo ran none of them): like the
+    project's own build scripts they run in the build, so say so."""
+    named = cargo.programs_named(settings.cwd, settings.configs)
+    if not named:
+        return []
+    return [
+        f"the build runs programs these cargo settings name (verify ran none): {'; '.join(named)}"
+    ]
+
+
+def _copies(resolution: resolve.Resolution, dirs: dict[str, Path]) -> list[str]:
+    """Say so when the build compiles copies (CI mode's, proven identical) rather than the
+    trees in the checkout: a config outside the checkout decides that."""
+    ours = {d.resolve() for d in dirs.values()}
+    copies = sorted(
+        str(Path(pkg["manifest_path"]).parent)
+        for pkg in resolution.metadata["packages"]
+        if pkg["name"] in PYO3_CRATES and Path(pkg["manifest_path"]).resolve().parent not in ours
+    )
+    if not copies:
+        return []
+    return [
+        f"the build compiles copies of the vendored trees, byte for byte the same, named by a "
+        f"cargo config outside the checkout: {', '.join(copies)}"
+    ]

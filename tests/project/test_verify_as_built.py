@@ -1,0 +1,229 @@
+"""verify vouches only for what the PEP 517 build will compile (issue 25).
+
+Each case plants a decoy that a build would compile or run: a [patch] entry pointing
+elsewhere, a cargo config beside a pyproject.toml in a subfolder, a `[tool.maturin] config`
+entry, a toolchain folder and a rustc wrapper in the checkout, a maturin from a URL, links
+and extra files in a vendored tree, a CI config left outside the checkout. The slow test
+builds each decoy for real (uv with `patcher env`) and sees it compiled or run; every test
+sees verify fail, name the cause, run none of the checkout's programs, and change nothing;
+an honest copy of the project passes in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import BASE_PYTHON, run_patcher, snapshot
+
+VERSION = "0.28.3"
+CRATE = "pyo3-build-config"
+TREE = f".pyo3-patcher/{CRATE}-{VERSION}"
+DECOY = f"third_party/{CRATE}-{VERSION}"
+
+Plant = Callable[[Path, Path], str]  # (project, marker) -> the words verify must say
+
+
+def _copy(template: Path, where: Path) -> Path:
+    project = where / "project"
+    shutil.copytree(template, project, symlinks=True)
+    return project
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _script(path: Path, marker: Path, then: str) -> Path:
+    """A program of the checkout that leaves `marker` when it runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "$0 $*" >> {marker}\n{then}\n', encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def _decoy_tree(project: Path, marker: Path) -> None:
+    """A copy of the vendored pyo3-build-config whose build script leaves `marker` (and stops
+    the build there: the marker is all a test needs)."""
+    shutil.copytree(project / TREE, project / DECOY)
+    (project / DECOY / "build.rs").write_text(
+        f'fn main() {{ std::fs::write({json.dumps(str(marker))}, "compiled").unwrap(); '
+        'panic!("the decoy was compiled"); }\n',
+        encoding="utf-8",
+    )
+
+
+# --- the decoys -----------------------------------------------------------------------------
+
+
+def manifest_patch_elsewhere(project: Path, marker: Path) -> str:
+    _decoy_tree(project, marker)
+    _replace(project / "Cargo.toml", f'path = "{TREE}"', f'path = "{DECOY}"')
+    return f"{CRATE} = {{ path = '{DECOY}' }}"
+
+
+def config_beside_a_pyproject_in_a_subfolder(project: Path, marker: Path) -> str:
+    """The backend runs cargo in the pyproject.toml folder, so cargo reads its .cargo/."""
+    _decoy_tree(project, marker)
+    (project / "py").mkdir()
+    shutil.move(str(project / "pyproject.toml"), str(project / "py" / "pyproject.toml"))
+    with (project / "py" / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write('manifest-path = "../Cargo.toml"\n')
+    config = project / "py" / ".cargo" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(f'[patch.crates-io]\n{CRATE} = {{ path = "../{DECOY}" }}\n', "utf-8")
+    return "py/.cargo/config.toml ([patch.crates-io] pyo3-build-config)"
+
+
+def maturin_config_setting(project: Path, marker: Path) -> str:
+    """maturin passes each entry to cargo as --config, which outranks the manifest."""
+    _decoy_tree(project, marker)
+    value = f"patch.crates-io.{CRATE}.path='{DECOY}'"
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write(f"config = [{json.dumps(value)}]\n")
+    return "[tool.maturin] config"
+
+
+def toolchain_folder_in_the_checkout(project: Path, marker: Path) -> str:
+    """rustup runs the cargo of a toolchain folder a rust-toolchain.toml names."""
+    for tool in ("cargo", "rustc"):
+        _script(project / "toolchain" / "bin" / tool, marker, "exit 1")
+    (project / "rust-toolchain.toml").write_text(
+        '[toolchain]\npath = "toolchain"\n', encoding="utf-8"
+    )
+    return "rust-toolchain.toml names a toolchain folder"
+
+
+def rustc_wrapper_in_a_cargo_config(project: Path, marker: Path) -> str:
+    wrapper = _script(project / "tools" / "wrap.sh", marker, "exit 1")
+    (project / ".cargo").mkdir()
+    (project / ".cargo" / "config.toml").write_text(
+        f"[build]\nrustc-wrapper = {json.dumps(str(wrapper))}\n", encoding="utf-8"
+    )
+    return ""  # wrappers are off for verify's cargo: nothing to name, nothing runs
+
+
+def maturin_from_a_url(project: Path, marker: Path) -> str:
+    """A backend wheel of the checkout's: it leaves the marker and stops the build."""
+    (ours,) = Path(os.environ["UV_FIND_LINKS"]).glob("maturin-*.whl")
+    wheel = project / "wheels" / ours.name  # the version the constraint asks for
+    wheel.parent.mkdir()
+    version = ours.name.split("-")[1]
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(
+            "maturin/__init__.py",
+            "def _mark(*a, **k):\n"
+            f"    open({json.dumps(str(marker))}, 'w').write('ran')\n"
+            "    raise SystemExit('the decoy backend ran')\n"
+            "build_wheel = get_requires_for_build_wheel = _mark\n"
+            "prepare_metadata_for_build_wheel = _mark\n",
+        )
+        info = f"maturin-{version}.dist-info"
+        zf.writestr(
+            f"{info}/METADATA", f"Metadata-Version: 2.1\nName: maturin\nVersion: {version}\n"
+        )
+        zf.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        zf.writestr(f"{info}/RECORD", "")
+    _replace(
+        project / "pyproject.toml",
+        '"maturin>=1.9,<2"',
+        json.dumps(f"maturin @ {wheel.as_uri()}"),
+    )
+    return "installs from a URL or path"
+
+
+DECOYS: dict[str, Plant] = {
+    "a [patch] entry pointing elsewhere": manifest_patch_elsewhere,
+    "a cargo config beside a pyproject in a subfolder": config_beside_a_pyproject_in_a_subfolder,
+    "a [tool.maturin] config entry": maturin_config_setting,
+    "a toolchain folder in the checkout": toolchain_folder_in_the_checkout,
+    "a rustc wrapper in a cargo config": rustc_wrapper_in_a_cargo_config,
+    "maturin from a URL": maturin_from_a_url,
+}
+# decoys verify refuses to run cargo with, or fails on with a name; a wrapper it overrides (it
+# changes no source the build compiles, as the project's own build script could not either),
+# so verify passes, runs nothing of the checkout, and notes that the build runs it
+_PASSES = {"a rustc wrapper in a cargo config": "build.rustc-wrapper"}
+
+
+def _verify(project: Path) -> tuple[int, str]:
+    directory = project / "py" if (project / "py" / "pyproject.toml").is_file() else project
+    result = run_patcher("verify", "--project", directory, "--json")
+    assert result.returncode != 70, result.stderr
+    if result.returncode not in (0, 7):
+        return result.returncode, result.stderr
+    report = json.loads(result.stdout)
+    failed = " | ".join(f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"])
+    return result.returncode, failed
+
+
+def _check_decoy(tmp_path: Path, template: Path, name: str) -> tuple[Path, Path]:
+    """Plant the decoy, run verify: it fails naming the cause (or passes, where it overrides
+    the decoy), runs nothing of the checkout, changes nothing."""
+    project = _copy(template, tmp_path / "hostile")
+    marker = tmp_path / "decoy-ran"
+    said = DECOYS[name](project, marker)
+    before, around = snapshot(project), snapshot(tmp_path, skip=("hostile", "uv-cache", "dist"))
+    code, failed = _verify(project)
+    if name in _PASSES:
+        assert code == 0, failed
+        notes = json.loads(run_patcher("verify", "--project", project, "--json").stdout)["notes"]
+        assert any(_PASSES[name] in note for note in notes), notes
+    else:
+        assert code in (3, 7) and said in failed, failed
+    assert not marker.exists(), marker.read_text()
+    assert snapshot(project) == before
+    assert snapshot(tmp_path, skip=("hostile", "uv-cache", "dist")) == around
+    return project, marker
+
+
+@pytest.fixture
+def _patched_env(monkeypatch: pytest.MonkeyPatch, applied_template: Path) -> None:
+    """`patcher env` for the example, in this process's environment (the builds use it)."""
+    result = run_patcher("env", "--project", applied_template)
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        monkeypatch.setenv(key, value)
+
+
+@pytest.mark.usefixtures("_patched_env")
+@pytest.mark.parametrize("name", sorted(DECOYS))
+def test_each_decoy_is_quiet_in_verify_and_refused(
+    tmp_path: Path, applied_template: Path, name: str
+) -> None:
+    honest = _copy(applied_template, tmp_path / "honest")
+    assert _verify(honest) == (0, "")
+    _check_decoy(tmp_path, applied_template, name)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_patched_env")
+@pytest.mark.parametrize("name", sorted(DECOYS))
+def test_each_decoy_is_what_the_build_compiles_or_runs(
+    tmp_path: Path, applied_template: Path, name: str
+) -> None:
+    """The same decoys, built for real by uv with `patcher env`: the build compiles or runs
+    the decoy (its marker appears), so verify's verdict above is about the build."""
+    project, marker = _check_decoy(tmp_path, applied_template, name)
+    directory = project / "py" if (project / "py").is_dir() else project
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    env = {**os.environ, "UV_PYTHON": BASE_PYTHON, "UV_CACHE_DIR": str(tmp_path / "uv-cache")}
+    done = subprocess.run(
+        [uv, "build", "--wheel", "-v", "--out-dir", str(tmp_path / "dist"), str(directory)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert marker.exists(), (done.stdout + done.stderr)[-3000:]
