@@ -8,6 +8,7 @@ message it gets (written by each case when `PYO3_PATCHER_UPDATE_DOCS=1`: run
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -425,6 +426,60 @@ def journal_committed_in_the_repository(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
+def _decoy_of(p: Path, crate: str = "pyo3-build-config") -> str:
+    """A copy of a vendored tree with code added, in the checkout: where a redirect points."""
+    rel = f"third_party/{crate}-0.28.3"
+    shutil.copytree(p / f".pyo3-patcher/{crate}-0.28.3", p / rel)
+    _append(p / rel / "build.rs", "\n// added by a pull request\n")
+    return rel
+
+
+def manifest_patch_pointing_elsewhere(tmp: Path, p: Path) -> dict[str, str]:
+    rel = _decoy_of(p)
+    _replace(p / "Cargo.toml", 'path = ".pyo3-patcher/pyo3-build-config-0.28.3"', f'path = "{rel}"')
+    return {}
+
+
+def maturin_config_redirecting_pyo3(tmp: Path, p: Path) -> dict[str, str]:
+    rel = _decoy_of(p)
+    _append(
+        p / "pyproject.toml", f"config = [\"patch.crates-io.pyo3-build-config.path='{rel}'\"]\n"
+    )
+    return {}
+
+
+def toolchain_file_naming_a_folder(tmp: Path, p: Path) -> dict[str, str]:
+    folder = json.dumps(str(p / "toolchain"))  # absolute, as rustup wants it
+    (p / "rust-toolchain.toml").write_text(f"[toolchain]\npath = {folder}\n", encoding="utf-8")
+    return {}
+
+
+def maturin_requirement_from_a_url(tmp: Path, p: Path) -> dict[str, str]:
+    _replace(p / "pyproject.toml", '"maturin>=1.9,<2"', '"maturin @ file:///tmp/maturin.whl"')
+    return {}
+
+
+def backend_path_in_the_checkout(tmp: Path, p: Path) -> dict[str, str]:
+    _replace(
+        p / "pyproject.toml",
+        'build-backend = "maturin"',
+        'build-backend = "maturin"\nbackend-path = ["."]',
+    )
+    return {}
+
+
+def link_to_a_folder_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
+    target = _outside(tmp) / "code"
+    target.mkdir(parents=True)
+    (p / TREE / "src" / "extra").symlink_to(target)
+    return {}
+
+
+def cargo_ok_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
+    (p / TREE / ".cargo-ok").write_text('{"v":1}', encoding="utf-8")
+    return {}
+
+
 CASES: dict[str, Case] = {
     "malformed Cargo.toml": Case(malformed_cargo_toml, 3, "not valid TOML"),
     "malformed pyproject.toml": Case(malformed_pyproject, 3, "not valid TOML"),
@@ -508,6 +563,35 @@ CASES: dict[str, Case] = {
     "a journal committed in the repository": Case(
         journal_committed_in_the_repository, 0, "leaves it alone"
     ),
+    "a [patch] entry of the manifest pointing elsewhere (verify)": Case(
+        manifest_patch_pointing_elsewhere, 7, "third_party/", "verify", applied=True
+    ),
+    "a [tool.maturin] config entry redirecting pyo3 (verify)": Case(
+        maturin_config_redirecting_pyo3, 7, "[tool.maturin] config", "verify", applied=True
+    ),
+    "a rust-toolchain.toml naming a folder (verify)": Case(
+        toolchain_file_naming_a_folder, 7, "names a toolchain folder", "verify", applied=True
+    ),
+    "a maturin requirement from a URL (verify)": Case(
+        maturin_requirement_from_a_url, 7, "URL or path", "verify", applied=True
+    ),
+    "a backend-path (verify)": Case(
+        backend_path_in_the_checkout, 7, "backend-path", "verify", applied=True
+    ),
+    "a link to a folder in a vendored tree (verify)": Case(
+        link_to_a_folder_in_a_vendored_tree, 7, "src/extra (a link)", "verify", applied=True
+    ),
+    "a link to a folder in a vendored tree (env --ci)": Case(
+        link_to_a_folder_in_a_vendored_tree,
+        3,
+        "src/extra (a link)",
+        "env",
+        applied=True,
+        extra=("--ci",),
+    ),
+    "a .cargo-ok file in a vendored tree (verify)": Case(
+        cargo_ok_in_a_vendored_tree, 7, ".cargo-ok (not in the release)", "verify", applied=True
+    ),
 }
 
 
@@ -546,6 +630,10 @@ def test_bad_input(name: str, tmp_path: Path, applied_template: Path) -> None:
         said = [line for line in output.splitlines() if line.startswith(("warning:", "note:"))]
         # the tests' upstream is unreachable on purpose: its fallback is not about the case
         message = next((line for line in said if "FALLING BACK" not in line), "works")
+    elif case.code == 7:  # verify's report: what it failed, on stdout
+        assert snapshot(sandbox) == before
+        assert case.needle in result.stdout, result.stdout
+        message = " / ".join(line for line in result.stdout.splitlines() if line.startswith("FAIL"))
     else:
         assert snapshot(sandbox) == before  # the project and all around it, byte for byte
         lines = result.stderr.strip().splitlines()

@@ -1,5 +1,11 @@
-"""`patcher verify`: is the project patched exactly as apply would patch it, and does cargo
-use our trees?
+"""`patcher verify`: is the project patched exactly as apply would patch it, and what will its
+PEP 517 build compile: is it ours?
+
+The build is read as it will run (pep517.py): the backend must be the plain maturin the
+patched wheel satisfies, and cargo resolves the committed manifest from the pyproject.toml
+folder with maturin's `--config` values, sealed so that no program of the checkout runs
+(cargo.run). Every pyo3 crate must come from a vendored tree of exactly the pinned regular
+files, or a copy byte for byte the same (CI mode); what redirects one is named.
 
 The expected trees are derived from the pinned release and our patch (from the cache, or
 fetched, each anchored: see upstreams/sources.py), never from the digests in
@@ -15,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher import cargo, trees
-from patcher.errors import PatcherError
+from patcher.errors import ExternalError, PatcherError
 from patcher.project import builds, cargolock, manifest, pep517, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
@@ -266,17 +272,13 @@ def _patch_entries(inputs: Inputs, rec: Record) -> Check:
         foreign = manifest.foreign_entries(inputs.manifest.text, set(PYO3_CRATES), rec.entries)
     except PatcherError as exc:
         return Check(name, False, exc.message)
-    wrong = [f"{crate} = {_inline(value)}" for crate, value in sorted(foreign.items())]
+    wrong = [
+        f"{crate} = {_inline(value)}"
+        + (f" (pyo3-patcher.lock: {rec.entries[crate]!r})" if crate in rec.entries else "")
+        for crate, value in sorted(foreign.items())
+    ]
     wrong += [f"{crate} missing" for crate in sorted(set(rec.entries) - set(present))]
-    return Check(
-        name,
-        not wrong,
-        f"{'; '.join(wrong)} (pyo3-patcher.lock has "
-        f"{', '.join(f'{c} = {p!r}' for c, p in sorted(rec.entries.items()))}): run "
-        "`patcher apply`"
-        if wrong
-        else "",
-    )
+    return Check(name, not wrong, f"{'; '.join(wrong)}: run `patcher apply`" if wrong else "")
 
 
 def _inline(value: Any) -> str:
@@ -292,7 +294,7 @@ def _as_built(
     """Resolve the graph as the PEP 517 build will (see resolve.resolve, `as_built`): every
     pyo3 crate must come from a vendored tree, or from a copy byte for byte the same (CI
     mode). Otherwise name what redirects it."""
-    name = "the build compiles pyo3 from the vendored trees"
+    name = "cargo resolves pyo3 to the vendored trees"
     settings = pep517.cargo_settings(project)
     if settings.unfollowed:
         return Check(
@@ -312,9 +314,11 @@ def _as_built(
             locked=True,
             as_built=settings,
         )
-    except PatcherError as exc:
+    except ExternalError as exc:
         first = str(exc).splitlines()[0]
         return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)"), []
+    except PatcherError as exc:  # what verify refuses to run cargo with
+        return Check(name, False, exc.message), []
     notes = _programs(settings)
     if resolution.problems:
         causes = resolve.redirects(project, settings)

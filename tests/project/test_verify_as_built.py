@@ -96,9 +96,9 @@ def toolchain_folder_in_the_checkout(project: Path, marker: Path) -> str:
     """rustup runs the cargo of a toolchain folder a rust-toolchain.toml names."""
     for tool in ("cargo", "rustc"):
         _script(project / "toolchain" / "bin" / tool, marker, "exit 1")
-    (project / "rust-toolchain.toml").write_text(
-        '[toolchain]\npath = "toolchain"\n', encoding="utf-8"
-    )
+    # absolute, as rustup wants it (CI checks out at a known path)
+    folder = json.dumps(str(project / "toolchain"))
+    (project / "rust-toolchain.toml").write_text(f"[toolchain]\npath = {folder}\n", "utf-8")
     return "rust-toolchain.toml names a toolchain folder"
 
 
@@ -197,24 +197,18 @@ def _patched_env(monkeypatch: pytest.MonkeyPatch, applied_template: Path) -> Non
         monkeypatch.setenv(key, value)
 
 
-@pytest.mark.usefixtures("_patched_env")
-@pytest.mark.parametrize("name", sorted(DECOYS))
-def test_each_decoy_is_quiet_in_verify_and_refused(
-    tmp_path: Path, applied_template: Path, name: str
-) -> None:
-    honest = _copy(applied_template, tmp_path / "honest")
-    assert _verify(honest) == (0, "")
-    _check_decoy(tmp_path, applied_template, name)
-
-
 @pytest.mark.slow
 @pytest.mark.usefixtures("_patched_env")
 @pytest.mark.parametrize("name", sorted(DECOYS))
 def test_each_decoy_is_what_the_build_compiles_or_runs(
     tmp_path: Path, applied_template: Path, name: str
 ) -> None:
-    """The same decoys, built for real by uv with `patcher env`: the build compiles or runs
-    the decoy (its marker appears), so verify's verdict above is about the build."""
+    """verify fails naming the decoy (a wrapper: passes, with a note), runs none of it and
+    changes nothing, while an honest copy passes; then uv with `patcher env` builds the
+    project, and the build compiles or runs the decoy (its marker appears): verify's verdict
+    is about what the build does. (Each decoy stops the build as soon as it has run.)"""
+    honest = _copy(applied_template, tmp_path / "honest")
+    assert _verify(honest) == (0, "")
     project, marker = _check_decoy(tmp_path, applied_template, name)
     directory = project / "py" if (project / "py").is_dir() else project
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
@@ -227,3 +221,117 @@ def test_each_decoy_is_what_the_build_compiles_or_runs(
         check=False,
     )
     assert marker.exists(), (done.stdout + done.stderr)[-3000:]
+
+
+# --- quick cases without a build --------------------------------------------------------------
+
+
+def _failed_report(project: Path, *extra: str) -> tuple[int, str, list[str]]:
+    result = run_patcher("verify", "--project", project, "--json", *extra)
+    assert result.returncode in (0, 7), result.stderr
+    report = json.loads(result.stdout)
+    failed = " | ".join(f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"])
+    return result.returncode, failed, report["notes"]
+
+
+def test_a_vendored_tree_holds_the_pinned_regular_files_only(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """A link to a folder (which the digests never entered), `.cargo-ok` (which they leave
+    out) and a pipe (which verify used to wait on forever) are named, and `env --ci` copies
+    none of them out of the checkout."""
+    project = _copy(applied_template, tmp_path / "runner")
+    tree = project / ".pyo3-patcher" / f"pyo3-ffi-{VERSION}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "code.rs").write_text("// not pyo3's\n", encoding="utf-8")
+    (tree / "src" / "extra").symlink_to(elsewhere)
+    (tree / ".cargo-ok").write_text('{"v":1}', encoding="utf-8")
+    around = snapshot(tmp_path / "runner", skip=("project",))
+    result = run_patcher("env", "--ci", "--project", project)
+    assert result.returncode == 3 and "src/extra (a link)" in result.stderr, result.stderr
+    assert ".cargo-ok" in result.stderr, result.stderr
+    assert snapshot(tmp_path / "runner", skip=("project",)) == around  # nothing beside it
+    os.mkfifo(tree / "src" / "pipe")
+    before = snapshot(project)
+    code, failed, _ = _failed_report(project)
+    assert code == 7
+    for named in ("src/extra (a link)", ".cargo-ok (not in the release)", "src/pipe (a device"):
+        assert named in failed, failed
+    assert snapshot(project) == before
+
+
+def test_state_outside_the_checkout_cannot_make_verify_pass(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """A CI config left by an earlier job (ours, naming identical copies) makes the build
+    compile those copies: verify says so, and it still fails a manifest without our [patch]
+    (a fresh runner would build crates.io's pyo3). A config above the checkout that points a
+    crate at other code fails, and is named."""
+    runner = tmp_path / "runner"
+    project = _copy(applied_template, runner)
+    assert run_patcher("env", "--ci", "--project", project).returncode == 0
+    code, failed, notes = _failed_report(project)
+    assert code == 0, failed
+    assert any("copies of the vendored trees" in note for note in notes), notes
+
+    # the next commit drops the [patch] table and Cargo.lock's path entries
+    pristine = Path(__file__).resolve().parents[2] / "examples" / "hello-pyo3"
+    for name in ("Cargo.toml", "Cargo.lock"):
+        shutil.copyfile(pristine / name, project / name)
+    before = snapshot(project)
+    code, failed, _ = _failed_report(project)
+    assert code == 7 and "pyo3-build-config missing" in failed, failed
+    assert snapshot(project) == before
+
+    # a config above the checkout that sends a crate elsewhere (not a copy of ours)
+    honest = _copy(applied_template, tmp_path / "above")
+    _decoy_tree(honest, tmp_path / "decoy-ran")
+    decoy = honest / DECOY
+    above = tmp_path / "above" / ".cargo" / "config.toml"
+    above.parent.mkdir()
+    above.write_text(f"[patch.crates-io]\n{CRATE} = {{ path = {json.dumps(str(decoy))} }}\n")
+    code, failed, _ = _failed_report(honest)
+    assert code == 7, failed
+    assert f"{CRATE} {VERSION} from {decoy}" in failed and str(above) in failed, failed
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('build-backend = "maturin"', 'build-backend = "setuptools.build_meta"', 'not "maturin"'),
+        (
+            'build-backend = "maturin"',
+            'build-backend = "maturin"\nbackend-path = ["."]',
+            "backend-path",
+        ),
+        ('"maturin>=1.9,<2"', '"maturin>=1.9,<2", "maturin<1.15"', "maturin 2 times"),
+    ],
+)
+def test_the_build_must_run_the_patched_maturin(
+    tmp_path: Path, applied_template: Path, old: str, new: str, said: str
+) -> None:
+    project = _copy(applied_template, tmp_path)
+    _replace(project / "pyproject.toml", old, new)
+    code, failed, _ = _failed_report(project)
+    assert code == 7 and "build backend" in failed and said in failed, failed
+
+
+def test_settings_that_reach_cargo_from_elsewhere_are_followed_or_named(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """MATURIN_PEP517_ARGS reaches the backend's cargo as the build's environment does:
+    its --config is followed; a rustc argument that links another crate is not reproduced,
+    so it is named."""
+    project = _copy(applied_template, tmp_path)
+    _decoy_tree(project, tmp_path / "decoy-ran")
+    args = f"--release --config \"patch.crates-io.{CRATE}.path='{DECOY}'\""  # maturin: shlex
+    result = run_patcher(
+        "verify", "--project", project, "--json", env={"MATURIN_PEP517_ARGS": args}
+    )
+    assert result.returncode == 7, result.stderr
+    assert "MATURIN_PEP517_ARGS --config" in result.stdout, result.stdout
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write('rustc-args = ["--extern", "pyo3=/elsewhere/libpyo3.rlib"]\n')
+    code, failed, _ = _failed_report(project)
+    assert code == 7 and "rustc-args '--extern'" in failed, failed
