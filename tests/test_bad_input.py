@@ -454,18 +454,14 @@ def toolchain_file_naming_a_folder(tmp: Path, p: Path) -> dict[str, str]:
     return {}
 
 
-def maturin_requirement_from_a_url(tmp: Path, p: Path) -> dict[str, str]:
-    _replace(p / "pyproject.toml", '"maturin>=1.9,<2"', '"maturin @ file:///tmp/maturin.whl"')
-    return {}
+def _edited(file: str, old: str, new: str) -> Setup:
+    """A setup that makes one edit of a project file."""
 
+    def setup(tmp: Path, p: Path) -> dict[str, str]:
+        _replace(p / file, old, new)
+        return {}
 
-def backend_path_in_the_checkout(tmp: Path, p: Path) -> dict[str, str]:
-    _replace(
-        p / "pyproject.toml",
-        'build-backend = "maturin"',
-        'build-backend = "maturin"\nbackend-path = ["."]',
-    )
-    return {}
+    return setup
 
 
 def link_to_a_folder_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
@@ -478,6 +474,11 @@ def link_to_a_folder_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
 def cargo_ok_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
     (p / TREE / ".cargo-ok").write_text('{"v":1}', encoding="utf-8")
     return {}
+
+
+def _fails_verify(setup: Setup, needle: str) -> Case:
+    """verify on the patched project reports a failed check (exit 7) that says `needle`."""
+    return Case(setup, 7, needle, "verify", applied=True)
 
 
 CASES: dict[str, Case] = {
@@ -563,34 +564,31 @@ CASES: dict[str, Case] = {
     "a journal committed in the repository": Case(
         journal_committed_in_the_repository, 0, "leaves it alone"
     ),
-    "a [patch] entry of the manifest pointing elsewhere (verify)": Case(
-        manifest_patch_pointing_elsewhere, 7, "third_party/", "verify", applied=True
+    "a [patch] entry of the manifest pointing elsewhere (verify)": _fails_verify(
+        manifest_patch_pointing_elsewhere, "third_party/"
     ),
-    "a [tool.maturin] config entry redirecting pyo3 (verify)": Case(
-        maturin_config_redirecting_pyo3, 7, "[tool.maturin] config", "verify", applied=True
+    "a [tool.maturin] config entry redirecting pyo3 (verify)": _fails_verify(
+        maturin_config_redirecting_pyo3, "[tool.maturin] config"
     ),
-    "a rust-toolchain.toml naming a folder (verify)": Case(
-        toolchain_file_naming_a_folder, 7, "names a toolchain folder", "verify", applied=True
+    "a rust-toolchain.toml naming a folder (verify)": _fails_verify(
+        toolchain_file_naming_a_folder, "names a toolchain folder"
     ),
-    "a maturin requirement from a URL (verify)": Case(
-        maturin_requirement_from_a_url, 7, "URL or path", "verify", applied=True
+    "a maturin requirement from a URL (verify)": _fails_verify(
+        _edited("pyproject.toml", '"maturin>=1.9,<2"', '"maturin @ file:///tmp/maturin.whl"'),
+        "URL or path",
     ),
-    "a backend-path (verify)": Case(
-        backend_path_in_the_checkout, 7, "backend-path", "verify", applied=True
+    "a backend-path (verify)": _fails_verify(
+        _edited("pyproject.toml", "[build-system]\n", '[build-system]\nbackend-path = ["."]\n'),
+        "backend-path",
     ),
-    "a link to a folder in a vendored tree (verify)": Case(
-        link_to_a_folder_in_a_vendored_tree, 7, "src/extra (a link)", "verify", applied=True
+    "a link to a folder in a vendored tree (verify)": _fails_verify(
+        link_to_a_folder_in_a_vendored_tree, "src/extra (a link)"
     ),
     "a link to a folder in a vendored tree (env --ci)": Case(
-        link_to_a_folder_in_a_vendored_tree,
-        3,
-        "src/extra (a link)",
-        "env",
-        applied=True,
-        extra=("--ci",),
+        link_to_a_folder_in_a_vendored_tree, 3, "src/extra (a link)", "env", True, ("--ci",)
     ),
-    "a .cargo-ok file in a vendored tree (verify)": Case(
-        cargo_ok_in_a_vendored_tree, 7, ".cargo-ok (not in the release)", "verify", applied=True
+    "a .cargo-ok file in a vendored tree (verify)": _fails_verify(
+        cargo_ok_in_a_vendored_tree, ".cargo-ok (not in the release)"
     ),
 }
 

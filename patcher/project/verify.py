@@ -17,12 +17,13 @@ fails, saying so and how to warm the cache.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from patcher import cargo, trees
 from patcher.errors import ExternalError, PatcherError
-from patcher.project import builds, cargolock, manifest, pep517, resolve, vendor
+from patcher.project import builds, cargolock, ci, manifest, pep517, resolve, vendor
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
@@ -325,7 +326,22 @@ def _as_built(
         said = "; ".join(resolution.problems)
         said += f" (redirected by {'; '.join(causes)})" if causes else ""
         return Check(name, False, said), notes
-    return Check(name, True), _copies(resolution, dirs) + notes
+    copies = _copies(resolution, dirs)
+    foreign = [str(c) for c in copies if not _ours_copy(c, settings)]
+    if foreign:
+        return Check(
+            name,
+            False,
+            f"the build compiles {', '.join(foreign)}: byte for byte the vendored trees, but "
+            "not where `patcher env --ci` puts its copies or not named by a config it wrote",
+        ), notes
+    if copies:
+        notes.insert(
+            0,
+            "the build compiles the copies `patcher env --ci` made, byte for byte the vendored "
+            f"trees (named by a cargo config outside the checkout): {', '.join(map(str, copies))}",
+        )
+    return Check(name, True), notes
 
 
 def _programs(settings: pep517.CargoSettings) -> list[str]:
@@ -339,18 +355,32 @@ def _programs(settings: pep517.CargoSettings) -> list[str]:
     ]
 
 
-def _copies(resolution: resolve.Resolution, dirs: dict[str, Path]) -> list[str]:
-    """Say so when the build compiles copies (CI mode's, proven identical) rather than the
-    trees in the checkout: a config outside the checkout decides that."""
+def _copies(resolution: resolve.Resolution, dirs: dict[str, Path]) -> list[Path]:
+    """The folders of pyo3 crates the build compiles other than the vendored trees (copies
+    the resolution proved identical)."""
     ours = {d.resolve() for d in dirs.values()}
-    copies = sorted(
-        str(Path(pkg["manifest_path"]).parent)
+    return sorted(
+        Path(pkg["manifest_path"]).parent
         for pkg in resolution.metadata["packages"]
         if pkg["name"] in PYO3_CRATES and Path(pkg["manifest_path"]).resolve().parent not in ours
     )
-    if not copies:
-        return []
-    return [
-        f"the build compiles copies of the vendored trees, byte for byte the same, named by a "
-        f"cargo config outside the checkout: {', '.join(copies)}"
-    ]
+
+
+def _ours_copy(copy: Path, settings: pep517.CargoSettings) -> bool:
+    """A copy CI mode made (in its folder, which carries its marker) and a config of ours
+    names: identical content alone could be a folder anyone placed."""
+    if not (copy.parent / ci.MIRROR_MARKER).is_file():
+        return False
+    for config in cargo.config_files(settings.cwd):
+        if not ci.is_ours(config):
+            continue
+        patch = cargo.read_config(config).get("patch")
+        table = patch.get("crates-io") if isinstance(patch, Mapping) else None
+        named = {
+            (config.parent.parent / str(spec.get("path"))).resolve()
+            for spec in (table.values() if isinstance(table, Mapping) else ())
+            if isinstance(spec, Mapping)
+        }
+        if copy.resolve() in named:
+            return True
+    return False

@@ -156,44 +156,56 @@ DECOYS: dict[str, Plant] = {
 _PASSES = {"a rustc wrapper in a cargo config": "build.rustc-wrapper"}
 
 
-def _verify(project: Path) -> tuple[int, str]:
+def _verify(project: Path, env: dict[str, str] | None = None) -> tuple[int, str, list[str]]:
+    """verify's exit code, its failed checks (or its error) in one line, and its notes."""
     directory = project / "py" if (project / "py" / "pyproject.toml").is_file() else project
-    result = run_patcher("verify", "--project", directory, "--json")
+    result = run_patcher("verify", "--project", directory, "--json", env=env)
     assert result.returncode != 70, result.stderr
     if result.returncode not in (0, 7):
-        return result.returncode, result.stderr
+        return result.returncode, result.stderr, []
     report = json.loads(result.stdout)
     failed = " | ".join(f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"])
-    return result.returncode, failed
+    return result.returncode, failed, report["notes"]
 
 
 def _check_decoy(tmp_path: Path, template: Path, name: str) -> tuple[Path, Path]:
     """Plant the decoy, run verify: it fails naming the cause (or passes, where it overrides
-    the decoy), runs nothing of the checkout, changes nothing."""
+    the decoy, with a note), runs nothing of the checkout, changes nothing."""
     project = _copy(template, tmp_path / "hostile")
     marker = tmp_path / "decoy-ran"
     said = DECOYS[name](project, marker)
-    before, around = snapshot(project), snapshot(tmp_path, skip=("hostile", "uv-cache", "dist"))
-    code, failed = _verify(project)
+    before, around = snapshot(project), snapshot(tmp_path, skip=("hostile", "dist"))
+    code, failed, notes = _verify(project)
     if name in _PASSES:
         assert code == 0, failed
-        notes = json.loads(run_patcher("verify", "--project", project, "--json").stdout)["notes"]
         assert any(_PASSES[name] in note for note in notes), notes
     else:
-        assert code in (3, 7) and said in failed, failed
+        assert code == 7 and said in failed, failed
     assert not marker.exists(), marker.read_text()
     assert snapshot(project) == before
-    assert snapshot(tmp_path, skip=("hostile", "uv-cache", "dist")) == around
+    assert snapshot(tmp_path, skip=("hostile", "dist")) == around
     return project, marker
 
 
-@pytest.fixture
-def _patched_env(monkeypatch: pytest.MonkeyPatch, applied_template: Path) -> None:
-    """`patcher env` for the example, in this process's environment (the builds use it)."""
-    result = run_patcher("env", "--project", applied_template)
+@pytest.fixture(scope="module")
+def _honest_and_patched(
+    applied_template: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Once for the module: an honest copy of the example passes verify, and `patcher env`
+    gives the environment the builds use (with one uv cache for them)."""
+    where = tmp_path_factory.mktemp("honest")
+    cache = {"PYO3_PATCHER_CACHE_DIR": str(shared_cache)}  # before the autouse fixture runs
+    code, failed, _ = _verify(_copy(applied_template, where), cache)
+    assert code == 0, failed
+    result = run_patcher("env", "--project", applied_template, env=cache)
     assert result.returncode == 0, result.stderr
-    for line in result.stdout.splitlines():
-        key, _, value = line.partition("=")
+    env = dict(line.partition("=")[::2] for line in result.stdout.splitlines())
+    return {**env, "UV_PYTHON": BASE_PYTHON, "UV_CACHE_DIR": str(where / "uv-cache")}
+
+
+@pytest.fixture
+def _patched_env(monkeypatch: pytest.MonkeyPatch, _honest_and_patched: dict[str, str]) -> None:
+    for key, value in _honest_and_patched.items():
         monkeypatch.setenv(key, value)
 
 
@@ -204,18 +216,15 @@ def test_each_decoy_is_what_the_build_compiles_or_runs(
     tmp_path: Path, applied_template: Path, name: str
 ) -> None:
     """verify fails naming the decoy (a wrapper: passes, with a note), runs none of it and
-    changes nothing, while an honest copy passes; then uv with `patcher env` builds the
-    project, and the build compiles or runs the decoy (its marker appears): verify's verdict
-    is about what the build does. (Each decoy stops the build as soon as it has run.)"""
-    honest = _copy(applied_template, tmp_path / "honest")
-    assert _verify(honest) == (0, "")
+    changes nothing (an honest copy passed in the same run: _honest_and_patched); then uv
+    with `patcher env` builds the project, and the build compiles or runs the decoy (its
+    marker appears): verify's verdict is about what the build does. (Each decoy stops the
+    build as soon as it has run.)"""
     project, marker = _check_decoy(tmp_path, applied_template, name)
     directory = project / "py" if (project / "py").is_dir() else project
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    env = {**os.environ, "UV_PYTHON": BASE_PYTHON, "UV_CACHE_DIR": str(tmp_path / "uv-cache")}
     done = subprocess.run(
         [uv, "build", "--wheel", "-v", "--out-dir", str(tmp_path / "dist"), str(directory)],
-        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -224,14 +233,6 @@ def test_each_decoy_is_what_the_build_compiles_or_runs(
 
 
 # --- quick cases without a build --------------------------------------------------------------
-
-
-def _failed_report(project: Path, *extra: str) -> tuple[int, str, list[str]]:
-    result = run_patcher("verify", "--project", project, "--json", *extra)
-    assert result.returncode in (0, 7), result.stderr
-    report = json.loads(result.stdout)
-    failed = " | ".join(f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"])
-    return result.returncode, failed, report["notes"]
 
 
 def test_a_vendored_tree_holds_the_pinned_regular_files_only(
@@ -254,7 +255,7 @@ def test_a_vendored_tree_holds_the_pinned_regular_files_only(
     assert snapshot(tmp_path / "runner", skip=("project",)) == around  # nothing beside it
     os.mkfifo(tree / "src" / "pipe")
     before = snapshot(project)
-    code, failed, _ = _failed_report(project)
+    code, failed, _ = _verify(project)
     assert code == 7
     for named in ("src/extra (a link)", ".cargo-ok (not in the release)", "src/pipe (a device"):
         assert named in failed, failed
@@ -271,16 +272,16 @@ def test_state_outside_the_checkout_cannot_make_verify_pass(
     runner = tmp_path / "runner"
     project = _copy(applied_template, runner)
     assert run_patcher("env", "--ci", "--project", project).returncode == 0
-    code, failed, notes = _failed_report(project)
+    code, failed, notes = _verify(project)
     assert code == 0, failed
-    assert any("copies of the vendored trees" in note for note in notes), notes
+    assert any("copies `patcher env --ci` made" in note for note in notes), notes
 
     # the next commit drops the [patch] table and Cargo.lock's path entries
     pristine = Path(__file__).resolve().parents[2] / "examples" / "hello-pyo3"
     for name in ("Cargo.toml", "Cargo.lock"):
         shutil.copyfile(pristine / name, project / name)
     before = snapshot(project)
-    code, failed, _ = _failed_report(project)
+    code, failed, _ = _verify(project)
     assert code == 7 and "pyo3-build-config missing" in failed, failed
     assert snapshot(project) == before
 
@@ -291,7 +292,7 @@ def test_state_outside_the_checkout_cannot_make_verify_pass(
     above = tmp_path / "above" / ".cargo" / "config.toml"
     above.parent.mkdir()
     above.write_text(f"[patch.crates-io]\n{CRATE} = {{ path = {json.dumps(str(decoy))} }}\n")
-    code, failed, _ = _failed_report(honest)
+    code, failed, _ = _verify(honest)
     assert code == 7, failed
     assert f"{CRATE} {VERSION} from {decoy}" in failed and str(above) in failed, failed
 
@@ -313,7 +314,7 @@ def test_the_build_must_run_the_patched_maturin(
 ) -> None:
     project = _copy(applied_template, tmp_path)
     _replace(project / "pyproject.toml", old, new)
-    code, failed, _ = _failed_report(project)
+    code, failed, _ = _verify(project)
     assert code == 7 and "build backend" in failed and said in failed, failed
 
 
@@ -326,12 +327,15 @@ def test_settings_that_reach_cargo_from_elsewhere_are_followed_or_named(
     project = _copy(applied_template, tmp_path)
     _decoy_tree(project, tmp_path / "decoy-ran")
     args = f"--release --config \"patch.crates-io.{CRATE}.path='{DECOY}'\""  # maturin: shlex
-    result = run_patcher(
-        "verify", "--project", project, "--json", env={"MATURIN_PEP517_ARGS": args}
-    )
-    assert result.returncode == 7, result.stderr
-    assert "MATURIN_PEP517_ARGS --config" in result.stdout, result.stdout
+    code, failed, _ = _verify(project, {"MATURIN_PEP517_ARGS": args})
+    assert code == 7 and "MATURIN_PEP517_ARGS --config" in failed, failed
+    # a copy byte for byte the vendored tree, but not CI mode's: not ours to accept
+    shutil.rmtree(project / DECOY)
+    shutil.copytree(project / TREE, project / DECOY)
+    code, failed, _ = _verify(project, {"MATURIN_PEP517_ARGS": args})
+    assert code == 7 and "not where `patcher env --ci` puts its copies" in failed, failed
+    shutil.rmtree(project / DECOY)
     with (project / "pyproject.toml").open("a", encoding="utf-8") as f:
         f.write('rustc-args = ["--extern", "pyo3=/elsewhere/libpyo3.rlib"]\n')
-    code, failed, _ = _failed_report(project)
+    code, failed, _ = _verify(project)
     assert code == 7 and "rustc-args '--extern'" in failed, failed
