@@ -111,7 +111,9 @@ def cargo_settings(project: Project, environ: Mapping[str, str] = os.environ) ->
     configs += more
     sources += [f"{ARGS_VARIABLE} --config {v!r}" for v in more]
     unfollowed += more_unfollowed
-    return CargoSettings(cwd, tuple(configs), tuple(sources), tuple(unfollowed))
+    return CargoSettings(
+        cwd=cwd, configs=tuple(configs), sources=tuple(sources), unfollowed=tuple(unfollowed)
+    )
 
 
 def _pep517_args(text: str) -> tuple[list[str], list[str]]:
