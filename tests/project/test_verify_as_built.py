@@ -2,11 +2,12 @@
 
 Each case plants a decoy that a build would compile or run: a [patch] entry pointing
 elsewhere, a cargo config beside a pyproject.toml in a subfolder, a `[tool.maturin] config`
-entry, a toolchain folder and a rustc wrapper in the checkout, a maturin from a URL, links
-and extra files in a vendored tree, a CI config left outside the checkout. The slow test
-builds each decoy for real (uv with `patcher env`) and sees it compiled or run; every test
-sees verify fail, name the cause, run none of the checkout's programs, and change nothing;
-an honest copy of the project passes in the same run."""
+entry, a toolchain folder, a rustc wrapper and a library cargo's `[env]` preloads in the
+checkout, a maturin from a URL, links and extra files in a vendored tree, a CI config left
+outside the checkout. The slow test builds each decoy for real (uv with `patcher env`) and
+sees it compiled or run; every test sees verify fail and name the cause (or, where verify
+overrides the decoy, pass with a note), run none of the checkout's programs, and change
+nothing; an honest copy of the project passes in the same run."""
 
 from __future__ import annotations
 
@@ -111,6 +112,29 @@ def rustc_wrapper_in_a_cargo_config(project: Path, marker: Path) -> str:
     return ""  # wrappers are off for verify's cargo: nothing to name, nothing runs
 
 
+def library_preloaded_through_cargo_env(project: Path, marker: Path) -> str:
+    """cargo sets `[env]` for the rustc it runs even to resolve: an LD_PRELOAD there loads a
+    library of the checkout into it (its constructor leaves the marker)."""
+    source = project / "tools" / "mark.c"
+    source.parent.mkdir()
+    source.write_text(
+        "#include <stdio.h>\n__attribute__((constructor)) static void mark(void) {\n"
+        f'  FILE *f = fopen({json.dumps(str(marker))}, "a"); if (f) fclose(f);\n}}\n',
+        encoding="utf-8",
+    )
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler to make the library with")
+    library = project / "tools" / "mark.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    (project / ".cargo").mkdir()
+    (project / ".cargo" / "config.toml").write_text(
+        f"[env]\nLD_PRELOAD = {{ value = {json.dumps(str(library))}, force = true }}\n",
+        encoding="utf-8",
+    )
+    return ""
+
+
 def maturin_from_a_url(project: Path, marker: Path) -> str:
     """A backend wheel of the checkout's: it leaves the marker and stops the build."""
     (ours,) = Path(os.environ["UV_FIND_LINKS"]).glob("maturin-*.whl")
@@ -149,11 +173,15 @@ DECOYS: dict[str, Plant] = {
     "a toolchain folder in the checkout": toolchain_folder_in_the_checkout,
     "a rustc wrapper in a cargo config": rustc_wrapper_in_a_cargo_config,
     "maturin from a URL": maturin_from_a_url,
+    "a library preloaded through cargo's [env]": library_preloaded_through_cargo_env,
 }
-# decoys verify refuses to run cargo with, or fails on with a name; a wrapper it overrides (it
-# changes no source the build compiles, as the project's own build script could not either),
-# so verify passes, runs nothing of the checkout, and notes that the build runs it
-_PASSES = {"a rustc wrapper in a cargo config": "build.rustc-wrapper"}
+# decoys verify refuses to run cargo with, or fails on with a name; a wrapper and [env] it
+# overrides (they change no source the build compiles, as the project's own build script could
+# not either), so verify passes, runs nothing of the checkout, and notes that the build runs it
+_PASSES = {
+    "a rustc wrapper in a cargo config": "build.rustc-wrapper",
+    "a library preloaded through cargo's [env]": "env.LD_PRELOAD",
+}
 
 
 def _verify(project: Path, env: dict[str, str] | None = None) -> tuple[int, str, list[str]]:
