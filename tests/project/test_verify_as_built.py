@@ -114,12 +114,14 @@ def rustc_wrapper_in_a_cargo_config(project: Path, marker: Path) -> str:
 
 def library_preloaded_through_cargo_env(project: Path, marker: Path) -> str:
     """cargo sets `[env]` for the rustc it runs even to resolve: an LD_PRELOAD there loads a
-    library of the checkout into it (its constructor leaves the marker)."""
+    library of the checkout into it (its constructor leaves the marker, and stops that program)."""
     source = project / "tools" / "mark.c"
     source.parent.mkdir()
     source.write_text(
-        "#include <stdio.h>\n__attribute__((constructor)) static void mark(void) {\n"
-        f'  FILE *f = fopen({json.dumps(str(marker))}, "a"); if (f) fclose(f);\n}}\n',
+        "#include <stdio.h>\n#include <unistd.h>\n"
+        "__attribute__((constructor)) static void mark(void) {\n"
+        f'  FILE *f = fopen({json.dumps(str(marker))}, "a"); if (f) fclose(f);\n'
+        "  _exit(1);\n}\n",  # the first program it is loaded into stops the build
         encoding="utf-8",
     )
     cc = shutil.which("cc")
