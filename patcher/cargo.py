@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
 
 from patcher import proc, ui
 from patcher.errors import ExternalError, ProjectError, SourceError
@@ -28,14 +33,220 @@ def run(
     check: bool = True,
     what: str = "cargo failed",
     hint: str = _HINT,
+    sealed: bool = False,
+    configs: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`cargo ARGS`; with `check`, a failure is an ExternalError that keeps cargo's output."""
+    """`cargo ARGS`; with `check`, a failure is an ExternalError that keeps cargo's output.
+
+    `sealed` (for commands that only resolve, run on a checkout we do not trust): no program
+    the checkout names runs (see `_seal`); `configs` are `--config` values to pass as well
+    (maturin's), which the seal overrides where they name a program."""
     cmd: list[str | Path] = ["cargo", *args]
     if locked:
         cmd.append("--locked")
     if offline:
         cmd.append("--offline")
-    return proc.run(cmd, cwd=cwd, env=env, check=check, what=what, hint=hint)
+    unset: tuple[str, ...] = ()
+    if sealed:
+        here = cwd or Path.cwd()
+        overrides, sealed_env, unset = _seal(here, configs)
+        cmd += [arg for value in (*configs, *overrides) for arg in ("--config", value)]
+        env = {**(env or {}), **sealed_env}
+    elif configs:
+        cmd += [arg for value in configs for arg in ("--config", value)]
+    return proc.run(cmd, cwd=cwd, env=env, unset=unset, check=check, what=what, hint=hint)
+
+
+# Variables naming programs cargo runs even to resolve (`cargo metadata` asks rustc for the
+# host's target info, through a wrapper if one is set), and flags it passes to them. They win
+# over any config, so ours must not carry them: the seal names rustc itself.
+_PROGRAM_VARIABLES = ("RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTDOC", "RUSTFLAGS")
+TOOLCHAIN_FILES = ("rust-toolchain.toml", "rust-toolchain")
+
+
+def config_files(cwd: Path) -> list[Path]:
+    """The cargo config files a cargo run in `cwd` reads, nearest first (cargo's order): each
+    folder upwards, then the cargo home."""
+    found = []
+    for folder in (cwd, *cwd.parents):
+        found += [folder / ".cargo" / name for name in ("config.toml", "config")]
+    home = os.environ.get("CARGO_HOME")
+    found += [Path(home or Path.home() / ".cargo") / name for name in ("config.toml", "config")]
+    return [path for path in dict.fromkeys(found) if path.is_file()]
+
+
+def config_value(value: str, cwd: Path) -> tuple[Mapping[str, Any], Path | None]:
+    """A `--config` value as cargo reads it: a TOML `KEY=VALUE`, or else the path of a config
+    file (relative to `cwd`); and that file."""
+    try:
+        return tomlkit.parse(value).unwrap(), None
+    except TOMLKitError:
+        path = cwd / value
+        return read_config(path), path
+
+
+def read_config(path: Path) -> Mapping[str, Any]:
+    """A cargo config file, parsed ({} when it is not TOML: cargo itself refuses it, before it
+    runs anything)."""
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except (OSError, UnicodeDecodeError, TOMLKitError):
+        return {}
+
+
+def config_docs(cwd: Path, configs: Sequence[str] = ()) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every cargo config a cargo run in `cwd` with `--config` values `configs` reads, parsed,
+    with where each comes from."""
+    docs: list[tuple[str, Mapping[str, Any]]] = [
+        (str(path), read_config(path)) for path in config_files(cwd)
+    ]
+    for value in configs:
+        doc, path = config_value(value, cwd)
+        docs.append((str(path) if path else f"--config {value}", doc))
+    return docs
+
+
+_PROGRAM_KEYS = ("rustc", "rustc-wrapper", "rustc-workspace-wrapper", "rustdoc")
+
+
+def programs_named(cwd: Path, configs: Sequence[str] = ()) -> list[str]:
+    """The settings by which cargo configs make a build run programs of their choosing
+    (rustc, its wrappers, linkers and runners, and `[env]`, which reaches every one)."""
+    found = []
+    for where, doc in config_docs(cwd, configs):
+        build = doc.get("build")
+        named = [f"build.{k}" for k in _PROGRAM_KEYS if isinstance(build, Mapping) and k in build]
+        targets = doc.get("target")
+        for triple, table in targets.items() if isinstance(targets, Mapping) else ():
+            named += [
+                f"target.{triple}.{k}"
+                for k in ("linker", "runner")
+                if isinstance(table, Mapping) and k in table
+            ]
+        env = doc.get("env")
+        named += [f"env.{key}" for key in (env if isinstance(env, Mapping) else ())]
+        if named:
+            found.append(f"{where} ({', '.join(named)})")
+    return found
+
+
+def _seal(cwd: Path, configs: Sequence[str]) -> tuple[list[str], dict[str, str], tuple[str, ...]]:
+    """What keeps a cargo run in `cwd` from running a program the checkout names: `--config`
+    overrides (they outrank every config file), variables to set, variables to unset.
+
+    - the toolchain: a toolchain file that names a folder (rustup would run its cargo) is
+      refused, and the toolchain rustup picks for `cwd` is named by RUSTUP_TOOLCHAIN;
+    - rustc and its wrappers: named by us (`build.rustc`), wrappers off;
+    - `[env]`: cargo sets it for the rustc it runs, so an `LD_PRELOAD` (or a RUSTUP_TOOLCHAIN
+      naming a folder) there would run the checkout's code; every key any config read sets is
+      given our own value;
+    - rustflags: none (`CARGO_ENCODED_RUSTFLAGS` empty outranks every other source);
+    - `include` (a config naming more config files) is refused rather than followed."""
+    _refuse_toolchain_path(cwd)
+    keys: dict[str, bool] = {}  # [env] key -> written as a table somewhere
+    for where, doc in config_docs(cwd, configs):
+        if "include" in doc:
+            raise ProjectError(
+                f"the cargo config {where} includes other config files (`include`), which "
+                "patcher does not follow, so it does not run cargo with it",
+                hint="move those settings into the file itself",
+            )
+        table = doc.get("env")
+        for key, value in table.items() if isinstance(table, Mapping) else ():
+            keys[key] = keys.get(key, False) or isinstance(value, Mapping)
+    env = {"CARGO_ENCODED_RUSTFLAGS": ""}
+    toolchain = _active_toolchain(cwd)
+    if toolchain is not None:
+        env["RUSTUP_TOOLCHAIN"] = toolchain
+    overrides = [
+        f"build.rustc={_toml_string(rustc())}",
+        'build.rustc-wrapper=""',
+        'build.rustc-workspace-wrapper=""',
+    ]
+    for key, table in keys.items():
+        # --config takes no inline table, and cargo merges a table only into a table
+        name, value = (
+            f"env.{_toml_string(key)}",
+            _toml_string(env.get(key, os.environ.get(key, ""))),
+        )
+        if table:
+            overrides += [f"{name}.value={value}", f"{name}.force=true", f"{name}.relative=false"]
+        else:
+            overrides.append(f"{name}={value}")
+    return overrides, env, _PROGRAM_VARIABLES
+
+
+def _active_toolchain(cwd: Path) -> str | None:
+    """The toolchain rustup runs in `cwd` (None without rustup): from RUSTUP_TOOLCHAIN, an
+    override of the user's, a toolchain file (checked: not a folder), or the default."""
+    try:
+        rustup = proc.which("rustup")
+    except ExternalError:
+        return None
+    said = proc.run([rustup, "show", "active-toolchain"], cwd=cwd, check=False)
+    words = said.stdout.split()
+    return words[0] if said.returncode == 0 and words else None
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a TOML basic string
+
+
+def rustc() -> str:
+    """The rustc beside the cargo we run (a rustup proxy when rustup manages it)."""
+    try:
+        return proc.which("rustc")
+    except ExternalError:
+        beside = Path(os.path.realpath(proc.which("cargo"))).parent / "rustc"
+        if not beside.is_file():
+            raise ExternalError(
+                "`rustc` was not found on PATH nor beside cargo",
+                hint="install Rust with rustup (https://rustup.rs) and make sure `rustc` is on "
+                "PATH",
+            ) from None
+        return str(beside)
+
+
+def _toolchain_files(cwd: Path) -> Iterator[Path]:
+    """The toolchain file rustup reads for a run in `cwd`: the nearest folder's."""
+    for folder in (cwd, *cwd.parents):
+        found = [folder / name for name in TOOLCHAIN_FILES if (folder / name).is_file()]
+        if found:
+            yield from found
+            return
+
+
+def toolchain_path(cwd: Path) -> Path | None:
+    """The toolchain file that would make rustup run a toolchain from a folder (a `path`, or a
+    channel that is a path), unless RUSTUP_TOOLCHAIN names the toolchain instead."""
+    if os.environ.get("RUSTUP_TOOLCHAIN"):
+        return None  # it outranks every toolchain file
+    for path in _toolchain_files(cwd):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return path
+        try:
+            section = tomlkit.parse(text).unwrap().get("toolchain", {})
+        except TOMLKitError:
+            section = {"channel": text.strip()}  # the legacy form: one line, the channel
+        if not isinstance(section, Mapping):
+            return path
+        channel = section.get("channel", "")
+        if "path" in section or not isinstance(channel, str) or "/" in channel or os.sep in channel:
+            return path
+    return None
+
+
+def _refuse_toolchain_path(cwd: Path) -> None:
+    found = toolchain_path(cwd)
+    if found is not None:
+        raise ProjectError(
+            f"{found} names a toolchain folder: rustup would run that folder's cargo and rustc, "
+            "and patcher runs no program a checkout brings",
+            hint='name a toolchain channel (`channel = "1.80"`) instead of a path, or set '
+            "RUSTUP_TOOLCHAIN to the toolchain to use",
+        )
 
 
 def metadata_no_deps(manifest: Path) -> dict[str, Any]:
@@ -44,6 +255,7 @@ def metadata_no_deps(manifest: Path) -> dict[str, Any]:
     result = run(
         ["metadata", "--no-deps", "--format-version", "1", "--manifest-path", manifest],
         check=False,
+        sealed=True,
     )
     if result.returncode != 0:
         said = "\n".join(result.stderr.strip().splitlines()[-15:])
@@ -60,6 +272,7 @@ def _metadata(manifest: Path, *, no_deps: bool = False, offline: bool = False) -
     result = run(
         [*args, *(["--no-deps"] if no_deps else [])],
         offline=offline,
+        sealed=True,
         what=f"cargo could not resolve {manifest}",
     )
     data: dict[str, Any] = json.loads(result.stdout)
@@ -115,10 +328,10 @@ def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[st
         listed = ", ".join(f"{n} {v}" for n, v in wanted.items())
         what = f"cargo could not download {listed}"
         with ui.progress(f"downloading {listed} (crates.io, through cargo)"):
-            fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)
+            fetched = _fetch(manifest, offline=offline)
         if fetched.returncode != 0 and "is yanked" in fetched.stderr:
             _lock_yanked(project, wanted, offline=offline, what=what)
-            fetched = run(["fetch", "--manifest-path", manifest], offline=offline, check=False)
+            fetched = _fetch(manifest, offline=offline)
         if fetched.returncode != 0:
             raise ExternalError(
                 what,
@@ -139,6 +352,10 @@ def download_crates(wanted: dict[str, str], *, offline: bool = False) -> dict[st
         return dirs
 
 
+def _fetch(manifest: Path, *, offline: bool) -> subprocess.CompletedProcess[str]:
+    return run(["fetch", "--manifest-path", manifest], offline=offline, check=False, sealed=True)
+
+
 def _lock_yanked(project: Path, wanted: dict[str, str], *, offline: bool, what: str) -> None:
     """A yanked release resolves only by name: lock a sibling, then move to it precisely
     (cargo allows --precise onto a yanked version)."""
@@ -150,12 +367,13 @@ def _lock_yanked(project: Path, wanted: dict[str, str], *, offline: bool, what: 
     manifest = project / "Cargo.toml"
     _write_download_manifest(project, {n: _tilde(v) for n, v in wanted.items()})
     (project / "Cargo.lock").unlink(missing_ok=True)
-    run(["generate-lockfile", "--manifest-path", manifest], offline=offline, what=what)
+    run(["generate-lockfile", "--manifest-path", manifest], offline=offline, what=what, sealed=True)
     names = [arg for name in wanted for arg in ("-p", name)]
     run(
         ["update", "--manifest-path", manifest, *names, "--precise", versions.pop()],
         offline=offline,
         what=what,
+        sealed=True,
     )
 
 

@@ -7,7 +7,9 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from patcher.errors import ProjectError, SourceError
@@ -30,8 +32,36 @@ def file_digests(root: Path) -> dict[str, str]:
             if path.is_symlink():
                 digests[rel] = "symlink:" + _printable(os.readlink(path))
                 continue
+            if not path.is_file():  # a device or a pipe: never read (a pipe would block)
+                digests[rel] = "special"
+                continue
             digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
+
+
+def strays(root: Path, expected: Mapping[str, str]) -> list[str]:
+    """What a tree holds besides the regular files and folders of `expected` (file_digests of
+    the tree it should be): links (to folders too, which file_digests does not enter) that the
+    release does not have, devices, pipes, and extra files, even those file_digests leaves out
+    (`.cargo-ok`). Named by relative path, with what each is."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            path = base / name
+            rel = _printable(path.relative_to(root).as_posix())
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                if not expected.get(rel, "").startswith("symlink:"):
+                    found.append(f"{rel} (a link)")
+            elif stat.S_ISDIR(mode):
+                continue
+            elif not stat.S_ISREG(mode):
+                found.append(f"{rel} (a device or pipe)")
+            elif rel not in expected:
+                found.append(f"{rel} (not in the release)")
+    return found
 
 
 def _printable(name: str) -> str:

@@ -8,6 +8,7 @@ message it gets (written by each case when `PYO3_PATCHER_UPDATE_DOCS=1`: run
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -489,6 +490,61 @@ def cache_folder_is_a_link_out_of_the_cache(tmp: Path, p: Path) -> dict[str, str
     return {"PYO3_PATCHER_CACHE_DIR": str(cache)}
 
 
+def _decoy_of(p: Path, crate: str = "pyo3-build-config") -> str:
+    """A copy of a vendored tree with code added, in the checkout: where a redirect points."""
+    rel = f"third_party/{crate}-0.28.3"
+    shutil.copytree(p / f".pyo3-patcher/{crate}-0.28.3", p / rel)
+    _append(p / rel / "build.rs", "\n// added by a pull request\n")
+    return rel
+
+
+def manifest_patch_pointing_elsewhere(tmp: Path, p: Path) -> dict[str, str]:
+    rel = _decoy_of(p)
+    _replace(p / "Cargo.toml", 'path = ".pyo3-patcher/pyo3-build-config-0.28.3"', f'path = "{rel}"')
+    return {}
+
+
+def maturin_config_redirecting_pyo3(tmp: Path, p: Path) -> dict[str, str]:
+    rel = _decoy_of(p)
+    _append(
+        p / "pyproject.toml", f"config = [\"patch.crates-io.pyo3-build-config.path='{rel}'\"]\n"
+    )
+    return {}
+
+
+def toolchain_file_naming_a_folder(tmp: Path, p: Path) -> dict[str, str]:
+    folder = json.dumps(str(p / "toolchain"))  # absolute, as rustup wants it
+    (p / "rust-toolchain.toml").write_text(f"[toolchain]\npath = {folder}\n", encoding="utf-8")
+    return {}
+
+
+def _edited(file: str, old: str, new: str) -> Setup:
+    """A setup that makes one edit of a project file."""
+
+    def setup(tmp: Path, p: Path) -> dict[str, str]:
+        _replace(p / file, old, new)
+        return {}
+
+    return setup
+
+
+def link_to_a_folder_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
+    target = _outside(tmp) / "code"
+    target.mkdir(parents=True)
+    (p / TREE / "src" / "extra").symlink_to(target)
+    return {}
+
+
+def cargo_ok_in_a_vendored_tree(tmp: Path, p: Path) -> dict[str, str]:
+    (p / TREE / ".cargo-ok").write_text('{"v":1}', encoding="utf-8")
+    return {}
+
+
+def _fails_verify(setup: Setup, needle: str) -> Case:
+    """verify on the patched project reports a failed check (exit 7) that says `needle`."""
+    return Case(setup, 7, needle, "verify", applied=True)
+
+
 CASES: dict[str, Case] = {
     "malformed Cargo.toml": Case(malformed_cargo_toml, 3, "not valid TOML"),
     "malformed pyproject.toml": Case(malformed_pyproject, 3, "not valid TOML"),
@@ -595,6 +651,32 @@ CASES: dict[str, Case] = {
     "a cache folder that is a link out of the cache": Case(
         cache_folder_is_a_link_out_of_the_cache, 10, "is a symbolic link", "env"
     ),
+    "a [patch] entry of the manifest pointing elsewhere (verify)": _fails_verify(
+        manifest_patch_pointing_elsewhere, "third_party/"
+    ),
+    "a [tool.maturin] config entry redirecting pyo3 (verify)": _fails_verify(
+        maturin_config_redirecting_pyo3, "[tool.maturin] config"
+    ),
+    "a rust-toolchain.toml naming a folder (verify)": _fails_verify(
+        toolchain_file_naming_a_folder, "names a toolchain folder"
+    ),
+    "a maturin requirement from a URL (verify)": _fails_verify(
+        _edited("pyproject.toml", '"maturin>=1.9,<2"', '"maturin @ file:///tmp/maturin.whl"'),
+        "URL or path",
+    ),
+    "a backend-path (verify)": _fails_verify(
+        _edited("pyproject.toml", "[build-system]\n", '[build-system]\nbackend-path = ["."]\n'),
+        "backend-path",
+    ),
+    "a link to a folder in a vendored tree (verify)": _fails_verify(
+        link_to_a_folder_in_a_vendored_tree, "src/extra (a link)"
+    ),
+    "a link to a folder in a vendored tree (env --ci)": Case(
+        link_to_a_folder_in_a_vendored_tree, 3, "src/extra (a link)", "env", True, ("--ci",)
+    ),
+    "a .cargo-ok file in a vendored tree (verify)": _fails_verify(
+        cargo_ok_in_a_vendored_tree, ".cargo-ok (not in the release)"
+    ),
 }
 
 
@@ -633,6 +715,10 @@ def test_bad_input(name: str, tmp_path: Path, applied_template: Path) -> None:
         said = [line for line in output.splitlines() if line.startswith(("warning:", "note:"))]
         # the tests' upstream is unreachable on purpose: its fallback is not about the case
         message = next((line for line in said if "FALLING BACK" not in line), "works")
+    elif case.code == 7:  # verify's report: what it failed, on stdout
+        assert snapshot(sandbox) == before
+        assert case.needle in result.stdout, result.stdout
+        message = " / ".join(line for line in result.stdout.splitlines() if line.startswith("FAIL"))
     else:
         assert snapshot(sandbox) == before  # the project and all around it, byte for byte
         lines = result.stderr.strip().splitlines()

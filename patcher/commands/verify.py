@@ -16,7 +16,9 @@ def register(sub: Any) -> None:
         help="check the project is patched exactly as applied (CI)",
         description="For CI: compare every vendored file with the pinned release and our patch "
         "(naming changed, added and deleted files), check the pins, our git rules in the vendor "
-        "folder, and that cargo resolves every pyo3 crate to the vendored trees. Exit 0 only if "
+        "folder, the build backend, and that cargo resolves every pyo3 crate to the vendored "
+        "trees as the PEP 517 build will (from the pyproject.toml folder, with maturin's "
+        "settings; no program of the checkout runs). Exit 0 only if "
         "the project is patched exactly as applied (7 if not). Changes nothing.",
     )
     add_project_arg(parser)

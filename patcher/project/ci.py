@@ -157,6 +157,14 @@ def materialize(project: Project, rec: Record) -> Mirror:
                 f"{rec.tree_rel(crate)} is not the tree pyo3-patcher.lock records",
                 hint="run `patcher verify` to see what differs, then `patcher apply`",
             )
+        # links (to folders too) and files the digest leaves out: never copied out
+        files = {k: v for k, v in trees.file_digests(tree).items() if not v.startswith("symlink:")}
+        strays = trees.strays(tree, files)
+        if strays:
+            raise ProjectError(
+                f"{rec.tree_rel(crate)} holds more than regular files: {', '.join(strays)}",
+                hint="run `patcher verify` to see what differs, then `patcher apply`",
+            )
         checked[crate] = tree
     _refuse_foreign(mirror)
     mirror.folder.mkdir(parents=True, exist_ok=True)

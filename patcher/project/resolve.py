@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ from patcher.errors import ExternalError, PatcherError, PatchError, ProjectError
 from patcher.project import cargolock, manifest, record, textfile
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project
+from patcher.project.pep517 import CargoSettings
 from patcher.project.record import Record
 from patcher.project.shadow import Shadow
 from patcher.project.textfile import TextFile
@@ -92,13 +92,25 @@ def resolve(
     *,
     offline: bool,
     locked: bool = False,
+    as_built: CargoSettings | None = None,
 ) -> Resolution:
     """Resolve the workspace with `manifest_text` as its root manifest and our entries
-    pointing at `trees`; say whether every pyo3 crate of the graph comes from them."""
+    pointing at `trees`; say whether every pyo3 crate of the graph comes from them.
+
+    `as_built`: resolve as the PEP 517 build will instead: the manifest's [patch] entries as
+    they are (not pointed at `trees`), cargo in the build's folder with the build's `--config`
+    values, and every feature (a superset of what any build asks for)."""
+    rewrite = {} if as_built is not None else trees
     with Shadow(
-        project.workspace, manifest_text, lock.raw if lock is not None else None, trees
+        project.workspace, manifest_text, lock.raw if lock is not None else None, rewrite
     ) as shadow:
-        data, stderr = shadow.metadata(locked=locked and lock is not None, offline=offline)
+        data, stderr = shadow.metadata(
+            locked=locked and lock is not None,
+            offline=offline,
+            cwd=as_built.cwd if as_built is not None else None,
+            args=("--all-features",) if as_built is not None else (),
+            configs=as_built.configs if as_built is not None else (),
+        )
         new_lock = shadow.lock() if lock is not None else None
         for pkg in data["packages"]:  # the project's own paths, not the shadow's
             pkg["manifest_path"] = str(shadow.to_project(Path(pkg["manifest_path"])))
@@ -151,12 +163,12 @@ def pyo3_outside(metadata: dict[str, Any], trees: Mapping[str, Path]) -> list[st
 
 
 def _same_files(copy: Path, tree: Path | None) -> bool:
-    return (
-        tree is not None
-        and copy.is_dir()
-        and tree.is_dir()
-        and file_trees.digest_of(copy) == file_trees.digest_of(tree)
-    )
+    """Byte for byte the same regular files (a link or an extra file in the copy, which
+    file_digests does not see or does not read, is a difference)."""
+    if tree is None or not copy.is_dir() or not tree.is_dir() or copy.is_symlink():
+        return False
+    files = file_trees.file_digests(tree)
+    return file_trees.file_digests(copy) == files and not file_trees.strays(copy, files)
 
 
 def require_resolved(
@@ -207,12 +219,42 @@ def _key(key: str) -> str:
 
 def _cargo_configs(project: Project) -> list[Path]:
     """The cargo config files a cargo run in the workspace root reads (cargo's order)."""
+    return cargo.config_files(project.workspace_root)
+
+
+def redirects(project: Project, settings: CargoSettings) -> list[str]:
+    """What can point the build's cargo away from the manifest's pyo3 entries, named: `--config`
+    values and config files (from the build's folder upwards, the cargo home) that patch pyo3
+    crates, override paths or replace a source, and the manifest's [replace] and [patch] tables
+    of other registries."""
     found = []
-    for folder in (project.workspace_root, *project.workspace_root.parents):
-        found += [folder / ".cargo" / name for name in ("config.toml", "config")]
-    home = os.environ.get("CARGO_HOME")
-    found += [Path(home or Path.home() / ".cargo") / name for name in ("config.toml", "config")]
-    return [path for path in dict.fromkeys(found) if path.is_file()]
+    for value, source in zip(settings.configs, settings.sources):
+        doc, path = cargo.config_value(value, settings.cwd)
+        if _redirecting(doc):
+            found.append(source + (f" ({path})" if path else ""))
+    for config in cargo.config_files(settings.cwd):
+        entries = _redirecting(cargo.read_config(config))
+        if entries:
+            found.append(f"{config} ({'; '.join(entries)})")
+    doc = textfile.read(project.workspace_manifest).parse().unwrap()
+    entries = _pyo3_patches(doc, skip_crates_io=True)
+    replace = doc.get("replace")
+    entries += [f"[replace] {key}" for key in (replace if isinstance(replace, Mapping) else ())]
+    if entries:
+        found.append(f"{project.workspace_manifest} ({'; '.join(entries)})")
+    return found
+
+
+def _redirecting(doc: Mapping[str, Any]) -> list[str]:
+    """The entries of a cargo config that can change where a pyo3 crate comes from."""
+    found = _pyo3_patches(doc, skip_crates_io=False)
+    if doc.get("paths"):
+        found.append("paths")
+    sources = doc.get("source")
+    for key, table in sources.items() if isinstance(sources, Mapping) else ():
+        if isinstance(table, Mapping) and "replace-with" in table:
+            found.append(f"[source.{_key(key)}] replace-with")
+    return found
 
 
 def _why_unresolved(project: Project, inputs: Inputs, *, offline: bool) -> PatcherError | None:

@@ -5,8 +5,10 @@ manifest. Running them in the project would put a write outside our fence and tr
 create a Cargo.lock in projects that keep none, and make a dry run either lie or write. So
 we resolve in a shadow: the workspace's manifests at their relative places, empty files
 where its targets are (cargo only needs them to exist), the Cargo.lock we are given, and
-`[patch]` paths to the trees we name. cargo runs with the project as its working directory,
-so it reads the project's `.cargo/config.toml` and toolchain file as a real build would.
+`[patch]` paths to the trees we name (none: the manifest's own, as the build reads them).
+cargo runs with the project as its working directory, so it reads the project's
+`.cargo/config.toml` as a real build would, sealed (cargo.run) so that no program the
+checkout names runs.
 Path dependencies outside the workspace are read where they are, by absolute path.
 """
 
@@ -17,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -135,15 +137,34 @@ class Shadow:
         assert self._tmp is not None
         return {"CARGO_TARGET_DIR": str(self._tmp / "target")}
 
-    def metadata(self, *, locked: bool, offline: bool) -> tuple[dict[str, Any], str]:
-        """`cargo metadata` of the shadow: the resolved graph and cargo's warnings."""
+    def metadata(
+        self,
+        *,
+        locked: bool,
+        offline: bool,
+        cwd: Path | None = None,
+        args: Sequence[str] = (),
+        configs: Sequence[str] = (),
+    ) -> tuple[dict[str, Any], str]:
+        """`cargo metadata` of the shadow: the resolved graph and cargo's warnings. `cwd`
+        (default: the workspace root) decides which cargo configs apply; `args` and `configs`
+        are more of cargo's arguments and `--config` values (what a build passes)."""
         result = cargo.run(
-            ["metadata", "--format-version", "1", "--manifest-path", self.root / "Cargo.toml"],
-            cwd=self.workspace.root,
+            [
+                "metadata",
+                "--format-version",
+                "1",
+                "--manifest-path",
+                self.root / "Cargo.toml",
+                *args,
+            ],
+            cwd=cwd or self.workspace.root,
             env=self._env(),
             locked=locked,
             offline=offline,
             what="cargo could not resolve the workspace",
+            sealed=True,
+            configs=configs,
         )
         return json.loads(result.stdout), result.stderr
 
@@ -156,6 +177,7 @@ class Shadow:
             offline=offline,
             check=check,
             what="cargo update failed",
+            sealed=True,
         )
         return result.returncode, result.stderr
 

@@ -1,5 +1,11 @@
-"""`patcher verify`: is the project patched exactly as apply would patch it, and does cargo
-use our trees?
+"""`patcher verify`: is the project patched exactly as apply would patch it, and what will its
+PEP 517 build compile: is it ours?
+
+The build is read as it will run (pep517.py): the backend must be the plain maturin the
+patched wheel satisfies, and cargo resolves the committed manifest from the pyproject.toml
+folder with maturin's `--config` values, sealed so that no program of the checkout runs
+(cargo.run). Every pyo3 crate must come from a vendored tree of exactly the pinned regular
+files, or a copy byte for byte the same (CI mode); what redirects one is named.
 
 The expected trees are derived from the pinned release and our patch (from the cache, or
 fetched, each anchored: see upstreams/sources.py), never from the digests in
@@ -11,16 +17,29 @@ fails, saying so and how to warm the cache.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from patcher import trees
-from patcher.errors import PatcherError
-from patcher.project import builds, cargolock, record, resolve, sdist, tooling, vendor
+from patcher import cargo, trees
+from patcher.errors import ExternalError, PatcherError
+from patcher.project import (
+    builds,
+    cargolock,
+    ci,
+    manifest,
+    pep517,
+    record,
+    resolve,
+    sdist,
+    tooling,
+    vendor,
+)
 from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
 from patcher.upstreams import pins, pyo3, variants
+from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +86,16 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         checks += _pin_and_patch(rec)
         checks += _locked_release(inputs, rec)
         checks.append(_maturin(project, rec))
+        checks.append(_backend(project))
         tree_checks, notes = _trees(project, rec, offline=offline)
         checks += tree_checks
         checks.append(_git_rules(project, rec))
         if sdist.is_maturin_project(project) and project.config.sdist:
             checks.append(_sdist(project, rec))
-        checks.append(_resolution(project, inputs, rec, offline=offline))
+        checks.append(_patch_entries(inputs, rec))
+        built, built_notes = _as_built(project, inputs, rec, offline=offline)
+        checks.append(built)
+        notes += built_notes
         notes += _newer(project, inputs, rec, offline=offline)
         return Report(tuple(checks), tuple(notes))
 
@@ -230,6 +253,7 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
         expected = release.files[crate]
         diff = trees.diff_digests(expected, trees.file_digests(tree))
         named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
+        named = "; ".join(filter(None, [named, _strays(tree, expected)]))
         recorded = trees.tree_digest(expected) == rec.digests[crate]
         if not recorded:
             named = "; ".join(
@@ -288,14 +312,145 @@ def _reformatted(project: Project, rec: Record, release: vendor.VendoredRelease)
     )
 
 
-def _resolution(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> Check:
+def _strays(tree: Path, expected: dict[str, str]) -> str:
+    """A vendored tree holds the release's regular files and nothing else: a link (to a
+    folder too), a device or an extra file (even one cargo writes, `.cargo-ok`) is named."""
+    found = trees.strays(tree, expected)
+    return f"not the pinned set of regular files: {', '.join(found)}" if found else ""
+
+
+def _backend(project: Project) -> Check:
+    """The build must run the patched maturin: only a plain maturin requirement and backend
+    let `patcher env` hand it out."""
+    problems = pep517.backend_problems(project)
+    return Check(
+        "build backend",
+        not problems,
+        "; ".join(problems) + ": the build would not run the patched maturin (use "
+        '`build-backend = "maturin"` and a plain `maturin` version requirement)'
+        if problems
+        else "",
+    )
+
+
+def _patch_entries(inputs: Inputs, rec: Record) -> Check:
+    """The manifest as committed must hold exactly the record's [patch.crates-io] entries for
+    the pyo3 crates: one that points elsewhere, or none, is what a build compiles otherwise
+    (or what only a config outside the checkout mends)."""
+    name = f"[patch.crates-io] in {inputs.manifest.path.name}"
+    try:
+        present = manifest.patch_entries(inputs.manifest.text)
+        foreign = manifest.foreign_entries(inputs.manifest.text, set(PYO3_CRATES), rec.entries)
+    except PatcherError as exc:
+        return Check(name, False, exc.message)
+    wrong = [
+        f"{crate} = {_inline(value)}"
+        + (f" (pyo3-patcher.lock: {rec.entries[crate]!r})" if crate in rec.entries else "")
+        for crate, value in sorted(foreign.items())
+    ]
+    wrong += [f"{crate} missing" for crate in sorted(set(rec.entries) - set(present))]
+    return Check(name, not wrong, f"{'; '.join(wrong)}: run `patcher apply`" if wrong else "")
+
+
+def _inline(value: Any) -> str:
+    plain = value.unwrap() if hasattr(value, "unwrap") else value
+    if isinstance(plain, dict):
+        return "{ " + ", ".join(f"{k} = {v!r}" for k, v in plain.items()) + " }"
+    return repr(plain)
+
+
+def _as_built(
+    project: Project, inputs: Inputs, rec: Record, *, offline: bool
+) -> tuple[Check, list[str]]:
+    """Resolve the graph as the PEP 517 build will (see resolve.resolve, `as_built`): every
+    pyo3 crate must come from a vendored tree, or from a copy byte for byte the same (CI
+    mode). Otherwise name what redirects it."""
     name = "cargo resolves pyo3 to the vendored trees"
+    settings = pep517.cargo_settings(project)
+    if settings.unfollowed:
+        return Check(
+            name,
+            False,
+            f"verify does not reproduce {'; '.join(settings.unfollowed)}, which can change "
+            "what cargo compiles: remove it",
+        ), []
     dirs = {c: project.workspace_root / rec.tree_rel(c) for c in rec.crates}
     try:
         resolution = resolve.resolve(
-            project, inputs.manifest.text, inputs.lock, dirs, offline=offline, locked=True
+            project,
+            inputs.manifest.text,
+            inputs.lock,
+            dirs,
+            offline=offline,
+            locked=True,
+            as_built=settings,
         )
-    except PatcherError as exc:
+    except ExternalError as exc:
         first = str(exc).splitlines()[0]
-        return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)")
-    return Check(name, not resolution.problems, "; ".join(resolution.problems))
+        return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)"), []
+    except PatcherError as exc:  # what verify refuses to run cargo with
+        return Check(name, False, exc.message), []
+    notes = _programs(settings)
+    if resolution.problems:
+        causes = resolve.redirects(project, settings)
+        said = "; ".join(resolution.problems)
+        said += f" (redirected by {'; '.join(causes)})" if causes else ""
+        return Check(name, False, said), notes
+    copies = _copies(resolution, dirs)
+    foreign = [str(c) for c in copies if not _ours_copy(c, settings)]
+    if foreign:
+        return Check(
+            name,
+            False,
+            f"the build compiles {', '.join(foreign)}: byte for byte the vendored trees, but "
+            "not where `patcher env --ci` puts its copies or not named by a config it wrote",
+        ), notes
+    if copies:
+        notes.insert(
+            0,
+            "the build compiles the copies `patcher env --ci` made, byte for byte the vendored "
+            f"trees (named by a cargo config outside the checkout): {', '.join(map(str, copies))}",
+        )
+    return Check(name, True), notes
+
+
+def _programs(settings: pep517.CargoSettings) -> list[str]:
+    """Programs the build's cargo configs name (verify's cargo ran none of them): like the
+    project's own build scripts they run in the build, so say so."""
+    named = cargo.programs_named(settings.cwd, settings.configs)
+    if not named:
+        return []
+    return [
+        f"the build runs programs these cargo settings name (verify ran none): {'; '.join(named)}"
+    ]
+
+
+def _copies(resolution: resolve.Resolution, dirs: dict[str, Path]) -> list[Path]:
+    """The folders of pyo3 crates the build compiles other than the vendored trees (copies
+    the resolution proved identical)."""
+    ours = {d.resolve() for d in dirs.values()}
+    return sorted(
+        Path(pkg["manifest_path"]).parent
+        for pkg in resolution.metadata["packages"]
+        if pkg["name"] in PYO3_CRATES and Path(pkg["manifest_path"]).resolve().parent not in ours
+    )
+
+
+def _ours_copy(copy: Path, settings: pep517.CargoSettings) -> bool:
+    """A copy CI mode made (in its folder, which carries its marker) and a config of ours
+    names: identical content alone could be a folder anyone placed."""
+    if not (copy.parent / ci.MIRROR_MARKER).is_file():
+        return False
+    for config in cargo.config_files(settings.cwd):
+        if not ci.is_ours(config):
+            continue
+        patch = cargo.read_config(config).get("patch")
+        table = patch.get("crates-io") if isinstance(patch, Mapping) else None
+        named = {
+            (config.parent.parent / str(spec.get("path"))).resolve()
+            for spec in (table.values() if isinstance(table, Mapping) else ())
+            if isinstance(spec, Mapping)
+        }
+        if copy.resolve() in named:
+            return True
+    return False
