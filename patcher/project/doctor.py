@@ -341,6 +341,8 @@ def run(p: Plan) -> Diagnosis:
         logs: list[str] = []
         seconds: list[float] = []
         dropped: set[str] = set()
+        ci_env: dict[str, str] = {}
+        post_env: dict[str, str] = {}  # what the recipe's last step leaves for rust-cache
         for n in (1, 2):
             one_checkout = n == 2 and p.cache == ONE_CHECKOUT
             if not one_checkout:
@@ -352,14 +354,20 @@ def run(p: Plan) -> Diagnosis:
                 copy = discover(project)
                 rec = record.load(copy.record_file)
                 if rec is not None:
-                    ci.materialize(copy, rec)
+                    # the scratch layout is named, never found: a `.git` anyone makes above
+                    # the scratch folder must not move where the copies go
+                    mirror = ci.materialize(
+                        copy, rec, explicit=jobs.runner_temp, environ=os.environ, checkout=checkout
+                    )
+                    ci_env = ci.environment(mirror, {**os.environ, **env})
+                    post_env = ci.end_of_job_home(mirror, os.environ)
             with ui.progress(f"job {n} of 2: isolated build ({p.frontend})"):
-                elapsed, log = _build(p.frontend, project, work, n, env)
+                elapsed, log = _build(p.frontend, project, work, n, {**env, **ci_env})
             seconds.append(elapsed)
             logs.append(log)
             if n == 1 and p.target_dir is None and p.cache != ONE_CHECKOUT:
                 with ui.progress(f"saving target/ as {p.cache} does"):
-                    dropped = _packages_of(jobs.save(p.cache, archive))
+                    dropped = _packages_of(jobs.save(p.cache, archive, env=post_env))
         graph = _dependency_graph(checkout, p.target_dir or checkout / "target")
     second = cargolog.parse(logs[1])
     fresh = p.cache != ONE_CHECKOUT

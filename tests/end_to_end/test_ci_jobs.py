@@ -74,14 +74,23 @@ def env_lines(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool) -> set[str]:
-    """One job: clone, restore, (patched: `patcher env --ci`), `uv build --wheel`; returns the
-    crates cargo compiled."""
+def runner_env(jobs: cicache.Jobs) -> dict[str, str]:
+    """What a GitHub Actions runner sets that CI mode reads."""
+    return {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
+
+
+def ci_job(
+    jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool
+) -> tuple[set[str], dict[str, str]]:
+    """One job: clone, restore, (patched: `patcher env --ci`), `uv build --wheel`, (patched:
+    `patcher env --ci --end-of-job`); returns the crates cargo compiled and what the job's
+    steps left in $GITHUB_ENV for rust-cache's post step."""
     checkout = jobs.fresh(lambda dest: git("clone", "-q", origin, dest, cwd=jobs.base), archive)
     env = dict(os.environ)
     env["UV_CACHE_DIR"] = str(jobs.work / "uv-cache")
+    env.update(runner_env(jobs))
     if patched:
-        result = run_patcher("env", "--ci", cwd=checkout)
+        result = run_patcher("env", "--ci", cwd=checkout, env=runner_env(jobs))
         assert result.returncode == 0, result.stderr
         env.update(env_lines(result.stdout))
     build = subprocess.run(
@@ -93,7 +102,12 @@ def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool) ->
         check=False,
     )
     assert build.returncode == 0, build.stderr[-4000:]
-    return set(re.findall(r"^\s+Compiling (\S+) v", build.stderr, re.M))
+    post_env = {}
+    if patched:
+        end = run_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=runner_env(jobs))
+        assert end.returncode == 0, end.stderr
+        post_env = env_lines(end.stdout)
+    return set(re.findall(r"Compiling (\S+) v\d", build.stderr)), post_env
 
 
 @pytest.mark.slow
@@ -108,17 +122,17 @@ def test_job_2_recompiles_no_pyo3_crate(
     earlier = tmp_path / "earlier.tar"
     cicache.save(example_deps_target, earlier)
 
-    first = ci_job(jobs, origin, earlier, patched=patched)
+    first, post_env = ci_job(jobs, origin, earlier, patched=patched)
     assert UNPATCHED_REBUILDS[layout] <= first
     tar, rust_cache = tmp_path / "tar.tar", tmp_path / "rust-cache.tar"
     jobs.save("tar", tar)
-    dropped = jobs.save("rust-cache", rust_cache)
+    dropped = jobs.save("rust-cache", rust_cache, env=post_env)
     # rust-cache's cleaning keeps every pyo3 artifact: registry crates, or (patched) the copies
     # outside the workspace root
     assert [d for d in dropped if re.search(r"/(lib)?pyo3([-_]|$)", d)] == []
 
     for cache, archive in (("rust-cache", rust_cache), ("tar", tar)):
-        second = ci_job(jobs, origin, archive, patched=patched)
+        second, _ = ci_job(jobs, origin, archive, patched=patched)
         if patched:
             assert second & PYO3_CRATES == set(), cache
         else:
@@ -132,5 +146,5 @@ def test_job_2_recompiles_no_pyo3_crate(
     jobs.save("tar", after_tar)
     change_vendored_tree(origin)
     git("commit", "-qam", "pyo3-ffi changed at the same version", cwd=origin)
-    third = ci_job(jobs, origin, after_tar, patched=True)
+    third, _ = ci_job(jobs, origin, after_tar, patched=True)
     assert {"pyo3-ffi", "pyo3"} <= third
