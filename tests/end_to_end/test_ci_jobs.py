@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import change_vendored_tree, copy_example, git, run_patcher
+from helpers import change_vendored_tree, copy_example, copy_target, git, run_patcher
 
 from patcher import cicache
 
@@ -148,3 +149,106 @@ def test_job_2_recompiles_no_pyo3_crate(
     git("commit", "-qam", "pyo3-ffi changed at the same version", cwd=origin)
     third, _ = ci_job(jobs, origin, after_tar, patched=True)
     assert {"pyo3-ffi", "pyo3"} <= third
+
+
+def _locked_crate(directory: Path, deps: str) -> Path:
+    """A crate with one registry dependency and its Cargo.lock, resolved offline."""
+    (directory / "src").mkdir(parents=True)
+    (directory / "Cargo.toml").write_text(
+        f'[package]\nname = "{directory.name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f"[dependencies]\n{deps}\n",
+        encoding="utf-8",
+    )
+    (directory / "src" / "main.rs").write_text("fn main() {}\n", encoding="utf-8")
+    done = subprocess.run(
+        ["cargo", "generate-lockfile", "--offline"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return directory
+
+
+def _cargo(*args: str, cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["cargo", *args, "--locked", "--offline"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_ci_mode_changes_no_other_build_and_two_projects_stay_warm(
+    tmp_path: Path, applied_template: Path, example_deps_target: Path
+) -> None:
+    """A repository with two patched projects (a/, b/) and another workspace (xtask/, a
+    registry dependency, a Cargo.lock), and a sibling project beside the checkout that uses
+    pyo3-build-config 0.28.3 itself: after `patcher env --ci` for both projects, the other two
+    resolve and build `--locked` as before, without a warning, their Cargo.lock byte for byte
+    the same, and the sibling gets crates.io's pyo3-build-config, not our copy. Then job 2
+    (plain tar cache of each target/) compiles no pyo3 crate in either project."""
+    origin = tmp_path / "origin"
+    for name in ("a", "b"):
+        shutil.copytree(applied_template, origin / name, symlinks=True)
+        shutil.rmtree(origin / name / "target", ignore_errors=True)
+    _locked_crate(origin / "xtask", 'unindent = "0.2"')
+    git("init", "-q", cwd=origin)
+    git("add", "-A", cwd=origin)
+    git("commit", "-qm", "two projects and an xtask", cwd=origin)
+    jobs = cicache.Jobs(tmp_path, "mono")
+
+    def job(archives: dict[str, Path] | None) -> dict[str, set[str]]:
+        checkout = jobs.fresh(lambda d: git("clone", "-q", origin, d, cwd=jobs.base), None)
+        sibling = _locked_crate(jobs.base / "sibling", 'pyo3-build-config = "=0.28.3"')
+        for name in ("a", "b"):
+            if archives is None:  # job 1: what an earlier commit left, nothing of pyo3
+                copy_target(example_deps_target, checkout / name)
+            else:
+                cicache.restore(archives[name], checkout / name)
+        others = (checkout / "xtask", sibling, checkout / "a", checkout / "b")
+        locks = {p: (p / "Cargo.lock").read_bytes() for p in others}
+        github_env: dict[str, str] = {}  # both projects' steps write one $GITHUB_ENV
+        for name in ("a", "b"):
+            out = run_patcher("env", "--ci", cwd=checkout / name, env=runner_env(jobs))
+            assert out.returncode == 0, out.stderr
+            github_env.update(env_lines(out.stdout))
+        env = {**runner_env(jobs), **github_env, "UV_CACHE_DIR": str(jobs.work / "uv-cache")}
+        compiled = {}
+        for name in ("a", "b"):
+            if archives is None and name == "b":  # b's pyo3 is a's: the same copies
+                shutil.rmtree(checkout / "b" / "target")
+                shutil.copytree(checkout / "a" / "target", checkout / "b" / "target")
+            build = subprocess.run(
+                ["uv", "build", "--wheel", "-v", "--out-dir", jobs.work / "dist", "."],
+                cwd=checkout / name,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert build.returncode == 0, build.stderr[-4000:]
+            compiled[name] = set(re.findall(r"Compiling (\S+) v\d", build.stderr))
+            assert f"{jobs.runner_temp}/pyo3-patcher-ci/pyo3-ffi-0.28.3-" in build.stderr
+        said = _cargo("build", cwd=checkout / "xtask", env=env)
+        meta = _cargo("metadata", "--format-version", "1", cwd=sibling, env=env)
+        assert "patch" not in said.lower() and "warning" not in said.lower()
+        assert '"source":"registry+https://github.com/rust-lang/crates.io-index"' in meta
+        assert "pyo3-patcher-ci" not in meta
+        for path, before in locks.items():
+            assert (path / "Cargo.lock").read_bytes() == before, path
+        if archives is None:
+            for name in ("a", "b"):
+                cicache.save(checkout / name / "target", tmp_path / f"{name}.tar")
+        return compiled
+
+    first = job(None)
+    assert UNPATCHED_REBUILDS["0.28"] <= first["a"]
+    second = job({name: tmp_path / f"{name}.tar" for name in ("a", "b")})
+    assert second["a"] & PYO3_CRATES == set() and second["b"] & PYO3_CRATES == set()
