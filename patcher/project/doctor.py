@@ -331,7 +331,7 @@ def _ci_mode(project: Project, asked: str) -> tuple[bool, str]:
 def run(p: Plan) -> Diagnosis:
     """Two CI jobs; read cargo's log of job 2 and judge every recompiled crate."""
     with tempfile.TemporaryDirectory(prefix="patcher-doctor-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp).resolve()  # CI mode refuses a folder reached through a link (macOS /var)
         jobs = cicache.Jobs(work, p.workspace_root.name)
         archive = work / "target.tar"
         inside = p.project.relative_to(p.workspace_root)
