@@ -33,8 +33,8 @@ from typing import Any
 
 from patcher import cargo, cargolog, cicache, frontends, proc, ui
 from patcher.cargolog import BuildLog, Cause, StaleUnit
-from patcher.errors import ExternalError, ProjectError, UsageError
-from patcher.project import builds, ci, record, resolve
+from patcher.errors import ExternalError, PatcherError, ProjectError, UsageError
+from patcher.project import builds, ci, gains, record, resolve
 from patcher.project.discovery import Project, discover, opened
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
@@ -85,6 +85,8 @@ class Plan:
     cache: str = "rust-cache"  # how target/ travels from job 1 to job 2 (cicache.CACHES)
     ci_mode: bool = True  # a patched project runs `patcher env --ci` in each job
     ci_mode_why: str = ""
+    maturin_features: tuple[str, ...] = ()  # [tool.maturin] features
+    maturin_built: str = ""  # the maturin its isolated builds get, patched or not
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +131,7 @@ class Diagnosis:
     # the project's own crates, recompiled because a fresh checkout gives their files new
     # mtimes: every CI job does that, and it is not a finding
     checkout: tuple[str, ...] = ()
+    nothing_to_gain: tuple[str, ...] = ()  # why the patch can gain nothing (gains.py)
 
     @property
     def warm(self) -> bool:
@@ -164,7 +167,8 @@ class Diagnosis:
         return f"{crates}: {', '.join(parts)}: see below"
 
     def advice(self) -> list[str]:
-        found = [f.advice for f in self.findings if f.advice]
+        found = [f"the patch can gain nothing here: {why}" for why in self.nothing_to_gain]
+        found += [f.advice for f in self.findings if f.advice]
         if self.count("patcher"):
             saved = self.seconds("patcher")
             found.insert(
@@ -194,6 +198,7 @@ class Diagnosis:
                 "dropped_by_cache": list(self.dropped),
                 "own_crates_of_the_checkout": list(self.checkout),
             },
+            "nothing_to_gain": list(self.nothing_to_gain),
             "builds": [{"seconds": round(s, 2)} for s in self.build_seconds],
             "warm": self.warm,
             "crates": [f.as_json() for f in self.findings],
@@ -286,6 +291,11 @@ def plan(
             env = builds.frontend_environment(build)
             version = build.local_version
         use_ci, why = _ci_mode(project, ci_mode)
+        try:
+            built = version or builds.wanted_maturin(project)
+        except PatcherError:  # no pinned release for it: nothing to say about its version
+            built = ""
+        features = project.maturin_features
     if target_dir is not None:
         target_dir = Path.cwd() / target_dir  # as given: a link stays a link
         if target_dir.exists() and not target_dir.is_dir():
@@ -303,6 +313,8 @@ def plan(
         cache=cache,
         ci_mode=use_ci,
         ci_mode_why=why,
+        maturin_features=features,
+        maturin_built=built,
     )
 
 
@@ -368,7 +380,13 @@ def run(p: Plan) -> Diagnosis:
             if n == 1 and p.target_dir is None and p.cache != ONE_CHECKOUT:
                 with ui.progress(f"saving target/ as {p.cache} does"):
                     dropped = _packages_of(jobs.save(p.cache, archive, env=post_env))
-        graph = _dependency_graph(checkout, p.target_dir or checkout / "target")
+        graph, metadata = _dependency_graph(checkout, p.target_dir or checkout / "target")
+        no_gain = gains.nothing_to_gain(
+            workspace_root=checkout,
+            maturin_features=p.maturin_features,
+            metadata=metadata,
+            maturin=p.maturin_built,
+        )
     second = cargolog.parse(logs[1])
     fresh = p.cache != ONE_CHECKOUT
     judged = judge(second, graph, patched=p.patched, dropped=dropped, fresh_checkout=fresh)
@@ -378,6 +396,7 @@ def run(p: Plan) -> Diagnosis:
         tuple(f for f in judged if f.category != CHECKOUT),
         tuple(sorted(dropped)),
         tuple(f.name for f in judged if f.category == CHECKOUT),
+        tuple(no_gain),
     )
 
 
@@ -445,8 +464,11 @@ def _build(
     return time.monotonic() - start, result.stdout + "\n" + result.stderr
 
 
-def _dependency_graph(workspace: Path, target: Path) -> dict[str, dict[str, Any]]:
-    """name -> {"version", "own", "deps"} for every package of the resolved workspace."""
+def _dependency_graph(
+    workspace: Path, target: Path
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """name -> {"version", "own", "deps"} for every package of the resolved workspace, and
+    cargo's metadata it comes from."""
     result = cargo.run(
         ["metadata", "--format-version", "1", "--manifest-path", workspace / "Cargo.toml"],
         cwd=workspace,
@@ -465,7 +487,7 @@ def _dependency_graph(workspace: Path, target: Path) -> dict[str, dict[str, Any]
             "own": pkg.get("source") is None and pkg["name"] not in PYO3_CRATES,
             "deps": deps,
         }
-    return graph
+    return graph, data
 
 
 def judge(

@@ -15,7 +15,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import change_vendored_tree, copy_example, copy_target, git, run_patcher
+from helpers import (
+    change_vendored_tree,
+    copy_example,
+    copy_target,
+    git,
+    maturin_new_project,
+    run_patcher,
+)
 
 from patcher import cicache
 
@@ -25,37 +32,6 @@ UNPATCHED_REBUILDS = {
     "0.28": {"pyo3-build-config", "pyo3-ffi", "pyo3", "pyo3-macros-backend", "pyo3-macros"},
     "0.29": {"pyo3-ffi", "pyo3"},
 }
-MATURIN_NEW_LIB = """use pyo3::prelude::*;
-
-#[pymodule]
-mod mnew {
-    use pyo3::prelude::*;
-
-    #[pyfunction]
-    fn sum_as_string(a: usize, b: usize) -> PyResult<String> {
-        Ok((a + b).to_string())
-    }
-}
-"""
-
-
-def maturin_new_project(where: Path) -> Path:
-    """What `maturin new --bindings pyo3` makes, with pyo3 0.29 (no Cargo.lock)."""
-    project = where / "mnew"
-    (project / "src").mkdir(parents=True)
-    (project / "Cargo.toml").write_text(
-        '[package]\nname = "mnew"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        '[lib]\nname = "mnew"\ncrate-type = ["cdylib"]\n\n[dependencies]\npyo3 = "=0.29.3"\n',
-        encoding="utf-8",
-    )
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["maturin>=1.9,<2.0"]\nbuild-backend = "maturin"\n\n'
-        '[project]\nname = "mnew"\nrequires-python = ">=3.8"\ndynamic = ["version"]\n',
-        encoding="utf-8",
-    )
-    (project / "src" / "lib.rs").write_text(MATURIN_NEW_LIB, encoding="utf-8")
-    (project / ".gitignore").write_text("/target\n", encoding="utf-8")
-    return project
 
 
 def committed_project(tmp_path: Path, layout: str, *, patched: bool) -> Path:

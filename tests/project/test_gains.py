@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import copy_example, run_patcher
+import pytest
+from helpers import copy_example, maturin_new_project, run_patcher, snapshot
+
+from patcher.project import gains
 
 
 def _apply(project: Path) -> str:
@@ -44,3 +47,76 @@ def test_a_build_script_that_watches_the_venv_is_named(tmp_path: Path) -> None:
 def test_a_plain_project_gets_no_such_note(tmp_path: Path) -> None:
     said = _apply(copy_example(tmp_path))
     assert "note:" not in said
+
+
+def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: Path) -> None:
+    """A stable-ABI project on pyo3 0.29 built by maturin >= 1.14: maturin hands pyo3 a config
+    file, so its isolated builds are warm already; apply says so and changes nothing, and
+    patches only with --force."""
+    project = maturin_new_project(tmp_path)
+    manifest = project / "Cargo.toml"
+    manifest.write_text(
+        manifest.read_text("utf-8").replace(
+            'pyo3 = "=0.29.3"', 'pyo3 = { version = "=0.29.3", features = ["abi3-py39"] }'
+        ),
+        encoding="utf-8",
+    )
+    before = snapshot(project)
+    refused = run_patcher("apply", "--project", project)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "the patch can gain nothing" in refused.stderr
+    assert "stable-ABI wheels (abi3-py39) with pyo3 >= 0.29 and maturin 1." in refused.stderr
+    assert "--force" in refused.stderr
+    assert snapshot(project) == before
+    forced = run_patcher("apply", "--force", "--project", project)
+    assert forced.returncode == 0, forced.stderr
+    assert "--force: patched although it builds stable-ABI wheels" in forced.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "found"),
+    [
+        ('[source.crates-io]\nreplace-with = "v"\n[source.v]\ndirectory = "include/cargo"\n', True),
+        # a chain of replacements, as `cargo vendor` prints for several sources
+        (
+            '[source.crates-io]\nreplace-with = "a"\n[source.a]\nreplace-with = "b"\n'
+            '[source.b]\ndirectory = "vendor"\n',
+            True,
+        ),
+        ('[source.crates-io]\nreplace-with = "v"\n[source.v]\ndirectory = "../elsewhere"\n', False),
+        (
+            '[source.crates-io]\nreplace-with = "m"\n[source.m]\nregistry = "https://x.invalid"\n',
+            False,
+        ),
+        ("[build]\njobs = 1\n", False),
+    ],
+)
+def test_a_vendored_source_replacement_inside_the_workspace_gains_nothing(
+    tmp_path: Path, config: str, found: bool
+) -> None:
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config.toml").write_text(config, encoding="utf-8")
+    reasons = gains.nothing_to_gain(
+        workspace_root=tmp_path, maturin_features=(), metadata={}, maturin="1.16.0"
+    )
+    assert bool(reasons) == found
+    if found:
+        assert "source replacement inside the workspace" in reasons[0]
+
+
+def test_abi3_gains_nothing_only_from_pyo3_029_and_maturin_114() -> None:
+    def metadata(version: str) -> dict[str, object]:
+        pkg = {"id": "p", "name": "pyo3", "version": version}
+        return {"packages": [pkg], "resolve": {"nodes": [{"id": "p", "features": ["abi3"]}]}}
+
+    def reasons(version: str, maturin: str) -> list[str]:
+        return gains.nothing_to_gain(
+            workspace_root=Path("/nonexistent"),
+            maturin_features=(),
+            metadata=metadata(version),
+            maturin=maturin,
+        )
+
+    assert reasons("0.29.3", "1.14.0+pyo3patcher.backend.v2")
+    assert not reasons("0.28.3", "1.16.0")  # pyo3 itself still reads the interpreter
+    assert not reasons("0.29.3", "1.13.1")  # maturin writes no config file for abi3 yet
