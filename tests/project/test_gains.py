@@ -65,7 +65,8 @@ def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: 
     refused = run_patcher("apply", "--project", project)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "the patch can gain nothing" in refused.stderr
-    assert "stable-ABI wheels (abi3-py39) with pyo3 >= 0.29 and maturin 1." in refused.stderr
+    assert "it builds stable-ABI wheels (abi3, " in refused.stderr
+    assert "with pyo3 >= 0.29 and maturin 1." in refused.stderr
     assert "--force" in refused.stderr
     assert snapshot(project) == before
     forced = run_patcher("apply", "--force", "--project", project)
