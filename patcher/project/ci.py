@@ -35,6 +35,7 @@ $GITHUB_ENV ends with the job, so no other build ever reads that table.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shlex
@@ -262,6 +263,29 @@ def end_of_job_home(mirror: Mirror, environ: Mapping[str, str]) -> dict[str, str
     return {"CARGO_HOME": str(home)}
 
 
+# What CI mode wrote beside the checkout before it was confined: a `[patch]` table in
+# `<parent>/.cargo/config.toml` that every later cargo run below `<parent>` would still apply
+# on a runner that keeps its folders. Removed where found, only with this first line.
+_OLD_CONFIG_HEAD = "# Written by pyo3-patcher (`patcher env --ci`)."
+_OLD_MIRROR = (".pyo3-patcher-ci", ".pyo3-patcher-ci-dir")  # the folder and its marker file
+
+
+def _remove_old_layout(top: Path) -> None:
+    config = top.parent / ".cargo" / "config.toml"
+    try:
+        ours = not config.is_symlink() and config.read_bytes().startswith(_OLD_CONFIG_HEAD.encode())
+    except OSError:
+        ours = False
+    if ours:
+        config.unlink()
+        ui.warn(f"removed {config}: an earlier patcher's CI mode wrote it (it patched every build)")
+        with contextlib.suppress(OSError):
+            config.parent.rmdir()  # only when empty
+    folder = top.parent / _OLD_MIRROR[0]
+    if not folder.is_symlink() and (folder / _OLD_MIRROR[1]).is_file():
+        shutil.rmtree(folder)
+
+
 def _refuse_foreign(mirror: Mirror) -> None:
     """Refuse, before writing anything, what is not ours in our own subfolder."""
     if mirror.folder.is_symlink():
@@ -296,6 +320,7 @@ def materialize(
         checked[crate] = tree
     mirror = plan(rec, choose_dir(project, explicit=explicit, environ=env, checkout=checkout))
     _refuse_foreign(mirror)
+    _remove_old_layout(checkout or checkout_top(project))
     mirror.folder.mkdir(exist_ok=True)
     (mirror.folder / MIRROR_MARKER).write_text(
         "pyo3-patcher: copies of vendored trees made by `patcher env --ci`\n", encoding="utf-8"

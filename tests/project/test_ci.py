@@ -13,6 +13,7 @@ import pytest
 from helpers import change_vendored_tree, run_patcher, snapshot
 
 from patcher import trees
+from patcher.errors import ProjectError
 from patcher.project import ci, record
 
 
@@ -233,3 +234,37 @@ def test_env_on_a_project_that_is_not_patched_says_so(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "not patched" in result.stderr
     assert ci.ARGS_VAR not in result.stdout
+
+
+def test_what_an_earlier_ci_mode_wrote_beside_the_checkout_is_removed(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """The `[patch]` table the first design left in `<parent>/.cargo/config.toml` would patch
+    every later cargo run below `<parent>` on a runner that keeps its folders."""
+    project = _checkout(tmp_path, applied_template)
+    cargo_dir = project.parent / ".cargo"
+    cargo_dir.mkdir()
+    (cargo_dir / "config.toml").write_text(
+        "# Written by pyo3-patcher (`patcher env --ci`).\n[patch.crates-io]\n", encoding="utf-8"
+    )
+    old = project.parent / ".pyo3-patcher-ci"
+    old.mkdir()
+    (old / ".pyo3-patcher-ci-dir").write_text("", encoding="utf-8")
+    result = run_patcher("env", "--ci", cwd=project, env=_runner(project))
+    assert result.returncode == 0, result.stderr
+    assert not cargo_dir.exists() and not old.exists()
+    assert "an earlier patcher's CI mode wrote it" in result.stderr
+
+    cargo_dir.mkdir()  # a config of the user's own stays
+    (cargo_dir / "config.toml").write_text("[build]\njobs = 1\n", encoding="utf-8")
+    assert run_patcher("env", "--ci", cwd=project, env=_runner(project)).returncode == 0
+    assert (cargo_dir / "config.toml").read_text(encoding="utf-8") == "[build]\njobs = 1\n"
+
+
+def test_one_environment_cannot_name_two_sets_of_copies(tmp_path: Path) -> None:
+    first = ci.Mirror(tmp_path / ci.MIRROR_DIR, {"pyo3": tmp_path / ci.MIRROR_DIR / "pyo3-a"})
+    second = ci.Mirror(tmp_path / ci.MIRROR_DIR, {"pyo3": tmp_path / ci.MIRROR_DIR / "pyo3-b"})
+    exported = ci.environment(first, {})
+    assert ci.environment(first, exported) == exported  # the same copies: named once
+    with pytest.raises(ProjectError, match="other copies"):
+        ci.environment(second, exported)
