@@ -126,6 +126,17 @@ def _link_like_upstream(repo_dir: Path) -> None:
         path.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 
+def plain_crate(directory: Path, name: str, deps: str = "") -> None:
+    """A library crate of no code with the dependencies `deps` (lines of [dependencies])."""
+    (directory / "src").mkdir(parents=True)
+    (directory / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f"[dependencies]\n{deps}",
+        encoding="utf-8",
+    )
+    (directory / "src" / "lib.rs").write_text("pub fn f() {}\n", encoding="utf-8")
+
+
 def write_crate(directory: Path, name: str, deps: str, extra: str = "") -> None:
     (directory / "src").mkdir(parents=True, exist_ok=True)
     (directory / "Cargo.toml").write_text(

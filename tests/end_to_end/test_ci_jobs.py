@@ -21,6 +21,7 @@ from helpers import (
     copy_target,
     git,
     maturin_new_project,
+    plain_crate,
     run_patcher,
 )
 
@@ -129,13 +130,7 @@ def test_job_2_recompiles_no_pyo3_crate(
 
 def _locked_crate(directory: Path, deps: str) -> Path:
     """A crate with one registry dependency and its Cargo.lock, resolved offline."""
-    (directory / "src").mkdir(parents=True)
-    (directory / "Cargo.toml").write_text(
-        f'[package]\nname = "{directory.name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        f"[dependencies]\n{deps}\n",
-        encoding="utf-8",
-    )
-    (directory / "src" / "main.rs").write_text("fn main() {}\n", encoding="utf-8")
+    plain_crate(directory, directory.name, deps)
     done = subprocess.run(
         ["cargo", "generate-lockfile", "--offline"],
         cwd=directory,

@@ -17,14 +17,16 @@ def _apply(project: Path) -> str:
     return result.stdout
 
 
+def _replace(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text("utf-8").replace(old, new), encoding="utf-8")
+
+
 def test_an_abi3_build_is_said_to_gain_nothing(tmp_path: Path) -> None:
     project = copy_example(tmp_path)
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text("utf-8").replace(
-            '"pyo3/extension-module"', '"pyo3/extension-module", "pyo3/abi3-py39"'
-        ),
-        encoding="utf-8",
+    _replace(
+        project / "pyproject.toml",
+        '"pyo3/extension-module"',
+        '"pyo3/extension-module", "pyo3/abi3-py39"',
     )
     said = _apply(project)
     assert "note: this project builds stable-ABI wheels (pyo3/abi3-py39)" in said
@@ -54,12 +56,10 @@ def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: 
     file, so its isolated builds are warm already; apply says so and changes nothing, and
     patches only with --force."""
     project = maturin_new_project(tmp_path)
-    manifest = project / "Cargo.toml"
-    manifest.write_text(
-        manifest.read_text("utf-8").replace(
-            'pyo3 = "=0.29.3"', 'pyo3 = { version = "=0.29.3", features = ["abi3-py39"] }'
-        ),
-        encoding="utf-8",
+    _replace(
+        project / "Cargo.toml",
+        'pyo3 = "=0.29.3"',
+        'pyo3 = { version = "=0.29.3", features = ["abi3-py39"] }',
     )
     before = snapshot(project)
     refused = run_patcher("apply", "--project", project)
