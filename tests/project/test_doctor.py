@@ -274,3 +274,13 @@ def test_bad_input_is_refused_before_any_build(tmp_path: Path) -> None:
     result = run_patcher("doctor", "--project", tmp_path / "nowhere")
     assert result.returncode == 3
     assert snapshot(project) == before
+
+
+def test_doctor_says_where_the_patch_can_gain_nothing() -> None:
+    """The reasons apply refuses for (gains.nothing_to_gain) come first in doctor's advice."""
+    plan = doctor.Plan(Path("/p"), Path("/p"), "pip", False, None, None, {})
+    why = "it builds stable-ABI wheels (abi3) with pyo3 >= 0.29 and maturin 1.16.0: ..."
+    diagnosis = doctor.Diagnosis(plan, (10.0, 0.5), (), nothing_to_gain=(why,))
+    assert diagnosis.advice()[0] == f"the patch can gain nothing here: {why}"
+    assert diagnosis.as_json()["nothing_to_gain"] == [why]
+    assert f"  - the patch can gain nothing here: {why}" in diagnosis.render()
