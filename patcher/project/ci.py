@@ -251,9 +251,17 @@ def end_of_job_home(mirror: Mirror, environ: Mapping[str, str]) -> dict[str, str
         elif old.exists():
             shutil.rmtree(old)  # only links and our config: rmtree does not follow links
     tmp.mkdir()
-    for entry in sorted(real.iterdir()) if real.is_dir() else []:
-        if entry.name not in _NOT_LINKED:
-            (tmp / entry.name).symlink_to(entry)
+    try:
+        for entry in sorted(real.iterdir()) if real.is_dir() else []:
+            if entry.name not in _NOT_LINKED:
+                (tmp / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    except OSError as exc:  # Windows without the right to make links
+        shutil.rmtree(tmp)
+        raise ProjectError(
+            f"cannot link {real}'s entries into {home}: {exc}",
+            hint="leave out the end-of-job step here: rust-cache then drops the copies' build "
+            "(a plain actions/cache of target/ keeps it)",
+        ) from exc
     (tmp / "config.toml").write_text(
         "# Written by pyo3-patcher (`patcher env --ci --end-of-job`) for rust-cache's post "
         "step: the job's builds are over.\n" + tomlkit.dumps(config),
