@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 "this project is not patched: its isolated builds gain nothing from this "
                 "environment (run `patcher apply` first)"
             )
+            if args.end_of_job:
+                return 0  # no copies for rust-cache to keep
         elif args.ci:
             mirror = ci.materialize(project, rec, explicit=args.ci_dir)
             if args.end_of_job:
