@@ -68,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
             )
             if args.end_of_job:
                 return 0  # no copies for rust-cache to keep
+        elif not args.ci and os.environ.get("GITHUB_ACTIONS") == "true":
+            # measured: job 2 slower than without the patch (bench/RESULTS.md, env-no-ci)
+            ui.warn(
+                "on a CI runner without --ci: a fresh checkout gives the vendored trees new "
+                "mtimes, so every pyo3 crate recompiles in every job, slower than unpatched; "
+                "use `patcher env --ci` and its end-of-job step (docs/ci.md)"
+            )
         elif args.ci:
             mirror = ci.materialize(project, rec, explicit=args.ci_dir)
             if args.end_of_job:

@@ -268,3 +268,13 @@ def test_one_environment_cannot_name_two_sets_of_copies(tmp_path: Path) -> None:
     assert ci.environment(first, exported) == exported  # the same copies: named once
     with pytest.raises(ProjectError, match="other copies"):
         ci.environment(second, exported)
+
+
+def test_env_without_ci_on_a_runner_warns(tmp_path: Path, applied_template: Path) -> None:
+    project = _checkout(tmp_path, applied_template)
+    before = snapshot(tmp_path)
+    result = run_patcher("env", cwd=project, env=_runner(project))
+    assert result.returncode == 0, result.stderr
+    assert "on a CI runner without --ci" in result.stderr
+    assert ci.ARGS_VAR not in result.stdout
+    assert snapshot(tmp_path) == before
