@@ -319,20 +319,34 @@ mod mnew {
 """
 
 
+def extension_project(where: Path, name: str, dependency: str, lib_rs: str, project: str) -> Path:
+    """A one-crate maturin project in `where/name`: a cdylib with `dependency` (a line of
+    [dependencies]) and `lib_rs`, and a pyproject whose [project] table holds `project`."""
+    folder = where / name
+    (folder / "src").mkdir(parents=True)
+    (folder / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[lib]\nname = "{name.replace("-", "_")}"\ncrate-type = ["cdylib"]\n\n'
+        f"[dependencies]\n{dependency}\n",
+        encoding="utf-8",
+    )
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["maturin>=1.9,<2.0"]\nbuild-backend = "maturin"\n\n'
+        f'[project]\nname = "{name}"\n{project}\n',
+        encoding="utf-8",
+    )
+    (folder / "src" / "lib.rs").write_text(lib_rs, encoding="utf-8")
+    return folder
+
+
 def maturin_new_project(where: Path) -> Path:
     """What `maturin new --bindings pyo3` makes, with pyo3 0.29 (no Cargo.lock)."""
-    project = where / "mnew"
-    (project / "src").mkdir(parents=True)
-    (project / "Cargo.toml").write_text(
-        '[package]\nname = "mnew"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        '[lib]\nname = "mnew"\ncrate-type = ["cdylib"]\n\n[dependencies]\npyo3 = "=0.29.3"\n',
-        encoding="utf-8",
+    project = extension_project(
+        where,
+        "mnew",
+        'pyo3 = "=0.29.3"',
+        MATURIN_NEW_LIB,
+        'requires-python = ">=3.8"\ndynamic = ["version"]',
     )
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["maturin>=1.9,<2.0"]\nbuild-backend = "maturin"\n\n'
-        '[project]\nname = "mnew"\nrequires-python = ">=3.8"\ndynamic = ["version"]\n',
-        encoding="utf-8",
-    )
-    (project / "src" / "lib.rs").write_text(MATURIN_NEW_LIB, encoding="utf-8")
     (project / ".gitignore").write_text("/target\n", encoding="utf-8")
     return project

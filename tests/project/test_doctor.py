@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_patcher, snapshot
+from helpers import extension_project, run_patcher, snapshot
 
 from patcher import cargolog
 from patcher.cargolog import BuildLog, Cause, StaleUnit
@@ -36,20 +36,9 @@ pub unsafe extern "C" fn PyInit_ffi_probe() -> *mut PyObject {
 
 def ffi_project(where: Path, *, build_rs: str | None = None, patched: bool = False) -> Path:
     """A one-crate extension on pyo3-ffi alone (the quickest pyo3 build), no Cargo.lock."""
-    project = where / "ffi-probe"
-    (project / "src").mkdir(parents=True)
-    (project / "Cargo.toml").write_text(
-        '[package]\nname = "ffi-probe"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        '[lib]\nname = "ffi_probe"\ncrate-type = ["cdylib"]\n\n'
-        '[dependencies]\npyo3-ffi = "=0.28.3"\n',
-        encoding="utf-8",
+    project = extension_project(
+        where, "ffi-probe", 'pyo3-ffi = "=0.28.3"', LIB_RS, 'version = "0.1.0"'
     )
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["maturin>=1.9,<2"]\nbuild-backend = "maturin"\n\n'
-        '[project]\nname = "ffi-probe"\nversion = "0.1.0"\n',
-        encoding="utf-8",
-    )
-    (project / "src" / "lib.rs").write_text(LIB_RS, encoding="utf-8")
     if build_rs is not None:
         (project / "build.rs").write_text(build_rs, encoding="utf-8")
     if patched:
