@@ -36,6 +36,19 @@ def run_patcher(
     )
 
 
+def apply_refused_then_forced(project: Path) -> tuple[str, str]:
+    """`patcher apply` refuses (exit 3) and changes nothing, then `apply --force` patches;
+    what each said (stderr of the refusal, stdout of the forced run)."""
+    before = snapshot(project)
+    refused = run_patcher("apply", "--project", project)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "--force" in refused.stderr
+    assert snapshot(project) == before
+    forced = run_patcher("apply", "--force", "--project", project)
+    assert forced.returncode == 0, forced.stderr
+    return refused.stderr, forced.stdout
+
+
 def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     """A git repository laid out like upstream pyo3, one commit and tag per release, made
     from the published crates. Returns its file:// URL and a pins dir naming its commits."""

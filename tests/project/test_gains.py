@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import copy_example, maturin_new_project, run_patcher, snapshot
+from helpers import apply_refused_then_forced, copy_example, maturin_new_project, run_patcher
 
 from patcher.project import gains
 
@@ -61,17 +61,11 @@ def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: 
         'pyo3 = "=0.29.3"',
         'pyo3 = { version = "=0.29.3", features = ["abi3-py39"] }',
     )
-    before = snapshot(project)
-    refused = run_patcher("apply", "--project", project)
-    assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert "the patch can gain nothing" in refused.stderr
-    assert "it builds stable-ABI wheels (abi3, " in refused.stderr
-    assert "with pyo3 >= 0.29 and maturin 1." in refused.stderr
-    assert "--force" in refused.stderr
-    assert snapshot(project) == before
-    forced = run_patcher("apply", "--force", "--project", project)
-    assert forced.returncode == 0, forced.stderr
-    assert "--force: patched although it builds stable-ABI wheels" in forced.stdout
+    refused, forced = apply_refused_then_forced(project)
+    assert "the patch can gain nothing" in refused
+    assert "it builds stable-ABI wheels (abi3, " in refused
+    assert "with pyo3 >= 0.29 and maturin 1." in refused
+    assert "--force: patched although it builds stable-ABI wheels" in forced
 
 
 @pytest.mark.parametrize(
