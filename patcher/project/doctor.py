@@ -198,7 +198,6 @@ class Diagnosis:
                 "dropped_by_cache": list(self.dropped),
                 "own_crates_of_the_checkout": list(self.checkout),
             },
-            "nothing_to_gain": list(self.nothing_to_gain),
             "builds": [{"seconds": round(s, 2)} for s in self.build_seconds],
             "warm": self.warm,
             "crates": [f.as_json() for f in self.findings],
@@ -212,6 +211,7 @@ class Diagnosis:
             },
             "verdict": self.verdict(),
             "advice": self.advice(),
+            "nothing_to_gain": list(self.nothing_to_gain),  # added last: earlier keys keep order
         }
 
     def render(self) -> str:

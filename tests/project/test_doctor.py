@@ -248,7 +248,7 @@ def test_a_warm_diagnosis_as_json_has_stable_keys() -> None:
     found = _diagnosis((), patched=False).as_json()
     assert list(found) == [
         "schema", "project", "frontend", "patched", "maturin", "target_dir", "ci", "builds", "warm",
-        "crates", "summary", "verdict", "advice",
+        "crates", "summary", "verdict", "advice", "nothing_to_gain",
     ]  # fmt: skip
     assert found["warm"] is True
 
