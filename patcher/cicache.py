@@ -20,7 +20,7 @@ import dataclasses
 import json
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from patcher import proc
@@ -38,11 +38,13 @@ class Package:
     path: str
 
 
-def _packages(root: Path, *, no_deps: bool, outside_only: bool) -> list[Package]:
+def _packages(
+    root: Path, *, no_deps: bool, outside_only: bool, env: Mapping[str, str]
+) -> list[Package]:
     cmd = ["cargo", "metadata", "--all-features", "--format-version", "1"]
     if no_deps:
         cmd.append("--no-deps")
-    result = proc.run(cmd, cwd=root, env={"CARGO_ENCODED_RUSTFLAGS": ""}, check=False)
+    result = proc.run(cmd, cwd=root, env={**env, "CARGO_ENCODED_RUSTFLAGS": ""}, check=False)
     if result.returncode != 0:
         return []  # as rust-cache: the error is printed and nothing is kept
     meta = json.loads(result.stdout)
@@ -59,11 +61,15 @@ def _packages(root: Path, *, no_deps: bool, outside_only: bool) -> list[Package]
     return found
 
 
-def kept_packages(root: Path, *, workspace_crates: bool = False) -> list[Package]:
-    """The packages whose artifacts rust-cache keeps for the workspace at `root`."""
-    packages = _packages(root, no_deps=False, outside_only=True)
+def kept_packages(
+    root: Path, *, workspace_crates: bool = False, env: Mapping[str, str] | None = None
+) -> list[Package]:
+    """The packages whose artifacts rust-cache keeps for the workspace at `root`; `env`: what
+    the job's steps added to the environment of its post step ($GITHUB_ENV)."""
+    env = env or {}
+    packages = _packages(root, no_deps=False, outside_only=True, env=env)
     if workspace_crates:
-        packages += _packages(root, no_deps=True, outside_only=False)
+        packages += _packages(root, no_deps=True, outside_only=False, env=env)
     return packages
 
 
@@ -163,23 +169,30 @@ class Jobs:
     def checkout(self) -> Path:
         return self.base / self.name
 
+    @property
+    def runner_temp(self) -> Path:
+        """The runner's own temporary folder ($RUNNER_TEMP: /home/runner/work/_temp), outside
+        the checkout, at the same path and emptied in every job."""
+        return self.work / "runner" / "_temp"
+
     def fresh(self, fill: Callable[[Path], object], archive: Path | None) -> Path:
-        """A new job: the runner's folder emptied, the checkout made by `fill(checkout)`, and
+        """A new job: the runner's folders emptied, the checkout made by `fill(checkout)`, and
         target/ restored from `archive` (None: no cache yet)."""
-        if self.base.exists():
-            shutil.rmtree(self.base)
-        self.base.mkdir(parents=True)
+        for folder in (self.base, self.runner_temp):
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
         fill(self.checkout)
         if archive is not None:
             restore(archive, self.checkout)
         return self.checkout
 
-    def save(self, cache: str, archive: Path) -> list[str]:
+    def save(self, cache: str, archive: Path, env: Mapping[str, str] | None = None) -> list[str]:
         """The end of a job: target/ saved as `cache` saves it (rust-cache cleans it first,
-        in place); returns what the cleaning removed."""
+        in place, with `env` from the job's $GITHUB_ENV); returns what the cleaning removed."""
         target = self.checkout / "target"
         removed = []
         if cache == "rust-cache":
-            removed = clean_target_dir(target, kept_packages(self.checkout))
+            removed = clean_target_dir(target, kept_packages(self.checkout, env=env))
         save(target, archive)
         return removed

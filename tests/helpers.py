@@ -123,6 +123,19 @@ def patched_example(where: Path, env: dict[str, str] | None = None) -> tuple[Pat
     return project, env_lines(result.stdout)
 
 
+def apply_refused_then_forced(project: Path) -> tuple[str, str]:
+    """`patcher apply` refuses (exit 3) and changes nothing, then `apply --force` patches;
+    what each said (stderr of the refusal, stdout of the forced run)."""
+    before = snapshot(project)
+    refused = run_patcher("apply", "--project", project)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "--force" in refused.stderr
+    assert snapshot(project) == before
+    forced = run_patcher("apply", "--force", "--project", project)
+    assert forced.returncode == 0, forced.stderr
+    return refused.stderr, forced.stdout
+
+
 def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     """A git repository laid out like upstream pyo3, one commit and tag per release, made
     from the published crates. Returns its file:// URL and a pins dir naming its commits."""
@@ -211,6 +224,17 @@ def _link_like_upstream(repo_dir: Path) -> None:
             workspace["members"] = [n for n in PYO3_CRATES if n != "pyo3"]
             doc["workspace"] = workspace
         path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def plain_crate(directory: Path, name: str, deps: str = "") -> None:
+    """A library crate of no code with the dependencies `deps` (lines of [dependencies])."""
+    (directory / "src").mkdir(parents=True)
+    (directory / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f"[dependencies]\n{deps}",
+        encoding="utf-8",
+    )
+    (directory / "src" / "lib.rs").write_text("pub fn f() {}\n", encoding="utf-8")
 
 
 def write_crate(directory: Path, name: str, deps: str, extra: str = "") -> None:
@@ -379,3 +403,50 @@ def marker_script(where: Path, *, status: int = 0) -> tuple[Path, Path]:
     script.write_text(f"#!/bin/sh\ntouch {marker}\nexit {status}\n", encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script, marker
+
+
+MATURIN_NEW_LIB = """use pyo3::prelude::*;
+
+#[pymodule]
+mod mnew {
+    use pyo3::prelude::*;
+
+    #[pyfunction]
+    fn sum_as_string(a: usize, b: usize) -> PyResult<String> {
+        Ok((a + b).to_string())
+    }
+}
+"""
+
+
+def extension_project(where: Path, name: str, dependency: str, lib_rs: str, project: str) -> Path:
+    """A one-crate maturin project in `where/name`: a cdylib with `dependency` (a line of
+    [dependencies]) and `lib_rs`, and a pyproject whose [project] table holds `project`."""
+    folder = where / name
+    (folder / "src").mkdir(parents=True)
+    (folder / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[lib]\nname = "{name.replace("-", "_")}"\ncrate-type = ["cdylib"]\n\n'
+        f"[dependencies]\n{dependency}\n",
+        encoding="utf-8",
+    )
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["maturin>=1.9,<2.0"]\nbuild-backend = "maturin"\n\n'
+        f'[project]\nname = "{name}"\n{project}\n',
+        encoding="utf-8",
+    )
+    (folder / "src" / "lib.rs").write_text(lib_rs, encoding="utf-8")
+    return folder
+
+
+def maturin_new_project(where: Path) -> Path:
+    """What `maturin new --bindings pyo3` makes, with pyo3 0.29 (no Cargo.lock)."""
+    project = extension_project(
+        where,
+        "mnew",
+        'pyo3 = "=0.29.3"',
+        MATURIN_NEW_LIB,
+        'requires-python = ">=3.8"\ndynamic = ["version"]',
+    )
+    (project / ".gitignore").write_text("/target\n", encoding="utf-8")
+    return project

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import plain_crate
 
 from patcher import cargolog
 
@@ -18,23 +19,13 @@ BUILD_RS = """fn main() {
 """
 
 
-def _crate(directory: Path, name: str, deps: str = "") -> None:
-    (directory / "src").mkdir(parents=True)
-    (directory / "Cargo.toml").write_text(
-        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        f"[dependencies]\n{deps}",
-        encoding="utf-8",
-    )
-    (directory / "src" / "lib.rs").write_text("pub fn f() {}\n", encoding="utf-8")
-
-
 @pytest.fixture
 def crates(tmp_path: Path) -> Path:
     """`app` depends on `dep`, whose build script watches a variable and a file."""
-    _crate(tmp_path / "dep", "dep")
+    plain_crate(tmp_path / "dep", "dep")
     (tmp_path / "dep" / "build.rs").write_text(BUILD_RS, encoding="utf-8")
     (tmp_path / "dep" / "watched.txt").write_text("1\n", encoding="utf-8")
-    _crate(tmp_path / "app", "app", 'dep = { path = "../dep" }\n')
+    plain_crate(tmp_path / "app", "app", 'dep = { path = "../dep" }\n')
     _build(tmp_path / "app", {"DOCTOR_PROBE": "one"})
     return tmp_path
 

@@ -36,7 +36,9 @@ def register(sub: Any) -> None:
         "--force",
         action="store_true",
         help="replace [patch.crates-io] entries for pyo3 crates that are not ours "
-        "(`patcher remove` puts them back)",
+        "(`patcher remove` puts them back), and patch a project where the patch can gain "
+        "nothing (stable-ABI with pyo3 >= 0.29 and maturin >= 1.14; a vendored source "
+        "replacement inside the workspace)",
     )
     parser.add_argument(
         "--source",

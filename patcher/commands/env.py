@@ -3,10 +3,12 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 from patcher import frontends, ui
 from patcher.commands.apply import add_project_arg
+from patcher.errors import UsageError
 from patcher.project import builds, ci, record
 from patcher.project.discovery import opened
 
@@ -30,14 +32,33 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--ci",
         action="store_true",
-        help="CI mode: copy the vendored trees beside the checkout with fixed mtimes and point "
-        "cargo at them (writes <parent>/.pyo3-patcher-ci/ and <parent>/.cargo/config.toml), so "
-        "a restored target cache (rust-cache, actions/cache) stays warm; see docs/ci.md",
+        help="CI mode: copy the vendored trees, with fixed mtimes, into a folder the CI runner "
+        "owns outside the checkout ($RUNNER_TEMP/pyo3-patcher-ci/ on GitHub Actions) and point "
+        "the project's maturin builds at them (MATURIN_PEP517_ARGS), so a restored target/ "
+        "stays warm; nothing that other cargo builds read changes. See docs/ci.md",
+    )
+    parser.add_argument(
+        "--ci-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --ci: the runner-owned folder to copy into (its pyo3-patcher-ci/ subfolder), "
+        "outside the checkout; needed off GitHub Actions",
+    )
+    parser.add_argument(
+        "--end-of-job",
+        action="store_true",
+        help="with --ci, as the job's last step: print a CARGO_HOME whose config names the "
+        "copies, so that rust-cache's post step keeps their build (no build may follow)",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.ci_dir is not None or args.end_of_job) and not args.ci:
+        raise UsageError(
+            "--ci-dir and --end-of-job are for CI mode", hint="add --ci, or leave them out"
+        )
+    ci_env: dict[str, str] = {}
     # every value printed is one line; an inherited one we pass on is refused before anything
     # is written (the cache folder's own variable is refused where it is read)
     frontends.one_line("PIP_FIND_LINKS", os.environ.get("PIP_FIND_LINKS", ""), inherited=True)
@@ -48,12 +69,25 @@ def run(args: argparse.Namespace) -> int:
                 "this project is not patched: its isolated builds gain nothing from this "
                 "environment (run `patcher apply` first)"
             )
+            if args.end_of_job:
+                return 0  # no copies for rust-cache to keep
+        elif not args.ci and os.environ.get("GITHUB_ACTIONS") == "true":
+            # measured: job 2 slower than without the patch (bench/RESULTS.md, env-no-ci)
+            ui.warn(
+                "on a CI runner without --ci: a fresh checkout gives the vendored trees new "
+                "mtimes, so every pyo3 crate recompiles in every job, slower than unpatched; "
+                "use `patcher env --ci` and its end-of-job step (docs/ci.md)"
+            )
         elif args.ci:
-            ci.materialize(project, rec)
+            mirror = ci.materialize(project, rec, explicit=args.ci_dir)
+            if args.end_of_job:
+                # the builds are over: only what rust-cache's post step reads
+                _print(ci.end_of_job_home(mirror, os.environ), args.format)
+                return 0
+            ci_env = ci.environment(mirror, os.environ)
     build = builds.patched_maturin(project, offline=args.offline)
-    env = builds.frontend_environment(build)
-    for key, value in env.items():
-        print(f"export {key}={shlex.quote(value)}" if args.format == "shell" else f"{key}={value}")
+    env = {**builds.frontend_environment(build), **ci_env}
+    _print(env, args.format)
     ui.say(f"# patched maturin {build.local_version}: {build.wheel}")
     if "PIP_CONSTRAINT" in env:
         ui.say(
@@ -62,3 +96,12 @@ def run(args: argparse.Namespace) -> int:
             "that reads this environment, not only for isolated builds"
         )
     return 0
+
+
+def _print(env: dict[str, str], form: str) -> None:
+    """One `KEY=VALUE` line each (`export` and quoted for a shell); a value with a line break
+    is refused before anything is printed ($GITHUB_ENV would take the rest as variables)."""
+    for key, value in env.items():
+        frontends.one_line(key, value)
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}" if form == "shell" else f"{key}={value}")

@@ -74,7 +74,7 @@ def run_apply(directory: Path, options: Options, *, version: str | None = None) 
         locked = resolve.locked_pyo3(project, inputs, offline=options.offline)
         release = prepare(project, inputs.record, version or locked.version, options)
         result = plan_apply(project, inputs, locked, release, options.force)
-        staged = stage(result, inputs, release, offline=options.offline)
+        staged = stage(result, inputs, release, offline=options.offline, force=options.force)
         if not options.dry_run:
             staged = commit(staged)
         return staged
@@ -384,9 +384,12 @@ def stage(
     *,
     offline: bool,
     base: TextFile | None = None,
+    force: bool | None = None,
 ) -> Result:
     """Let cargo resolve the planned manifest in a shadow, from the project's Cargo.lock (or
-    `base`, where update moved it); add the Cargo.lock cargo writes, and what the patch saves."""
+    `base`, where update moved it); add the Cargo.lock cargo writes, and what the patch saves.
+    With `force` given (apply, not update), refuse a project where the patch can gain nothing
+    unless it is true."""
     the_plan = result.plan
     dirs = {c: release.vendored.directories[c] for c in result.record.crates}
     resolution = resolve.resolve(
@@ -397,9 +400,23 @@ def stage(
         offline=offline,
     )
     resolve.require_resolved(resolution, the_plan.project, inputs, offline=offline)
-    the_plan = dataclasses.replace(
-        the_plan, notes=(*the_plan.notes, *gains.notes(the_plan.project, resolution.metadata))
-    )
+    said = gains.notes(the_plan.project, resolution.metadata)
+    if force is not None:
+        project = the_plan.project
+        reasons = gains.nothing_to_gain(
+            workspace_root=project.workspace_root,
+            maturin_features=project.maturin_features,
+            metadata=resolution.metadata,
+            maturin=release.maturin,
+        )
+        if reasons and not force:
+            raise ProjectError(
+                f"the patch can gain nothing in {project.workspace_root}: {'; and '.join(reasons)}",
+                hint="nothing was changed; `patcher apply --force` patches it anyway (its CI "
+                "steps then cost time and save none)",
+            )
+        said += [f"--force: patched although {reason}" for reason in reasons]
+    the_plan = dataclasses.replace(the_plan, notes=(*the_plan.notes, *said))
     if inputs.lock is not None and resolution.lock is not None:
         the_plan = the_plan.with_file(
             FileChange(

@@ -1,71 +1,90 @@
-"""CI mode (`patcher env --ci`): the vendored trees where a CI cache keeps their build.
+"""CI mode (`patcher env --ci`): the vendored trees where a CI cache keeps their build, seen by
+the project's own builds and by nothing else.
 
-In a CI job the vendored trees of a fresh checkout defeat a restored target/ twice over:
-- cargo judges a path package by its files' mtimes, and a fresh checkout gives every file the
-  current time, so each vendored crate looks newer than its cached build;
-- Swatinem/rust-cache keeps, before saving, only the artifacts of packages whose manifest lies
-  outside the workspace root, and a `[patch]` path crate inside the project is not.
+In a CI job the vendored trees of a fresh checkout defeat a restored target/: cargo judges a
+path package by its files' mtimes, and a fresh checkout gives every file the current time, so
+each vendored crate looks newer than its cached build.
 
-So CI mode copies each vendored tree, after checking it against pyo3-patcher.lock, to a folder
-beside the checkout (`<parent>/.pyo3-patcher-ci/<crate>-<version>-<digest>`), gives every file
-one fixed mtime, and points cargo at the copies with a `[patch.crates-io]` table in
-`<parent>/.cargo/config.toml`. cargo reads config files of every folder above its working
-directory and prefers a config `[patch]` entry to the manifest's for the same crate; rust-cache's
-own `cargo metadata` reads the same file and sees the copies outside the workspace root. The
-copies' folder names carry their content digest: a tree whose content changes at the same
+So CI mode copies each vendored tree, after checking it against pyo3-patcher.lock, into a
+folder the CI runner owns outside the checkout (`<ci-dir>/pyo3-patcher-ci/<crate>-<version>-
+<digest>`; `<ci-dir>` is `$RUNNER_TEMP` on GitHub Actions, the same path in every job), gives
+every file one fixed mtime, and hands the project's builds cargo `--config` values naming the
+copies, through `MATURIN_PEP517_ARGS`: maturin's PEP 517 backend appends that variable to its
+build command and passes `--config` on to cargo, where a config `[patch]` entry outranks the
+manifest's for the same crate (cargo #9839). It works with `--locked` and leaves Cargo.lock as
+it is (a path source carries no path in the lock).
+
+No file that cargo reads as configuration is written anywhere. An earlier design wrote the
+`[patch]` table into `<parent>/.cargo/config.toml`, which cargo applies to every workspace
+below `<parent>`: another workspace of the checkout got `[[patch.unused]]` in its Cargo.lock
+and failed `--locked`, and a sibling project silently compiled our copies. Here only builds
+through maturin's PEP 517 backend that carry the exported environment see the copies.
+
+The copies' folder names carry their content digest: a tree whose content changes at the same
 version (a new patch variant, an edit) is a new path, so a new package to cargo, never a stale
-build. Nothing committed names these folders: Cargo.toml keeps its `[patch]` on the in-repo
-trees (plain cargo and rust-analyzer use those), and every absolute path lives only in the file
-written here, outside the checkout.
+build. Two projects whose trees are the same share the copies.
 
-These are writes outside the project, made only on request (`--ci`), only into the two places
-named above, and only over files that carry our marker.
+Swatinem/rust-cache keeps, before it saves target/, only the artifacts of packages that its own
+`cargo metadata` (run in the workspace root, with the job's environment) finds outside the
+workspace root, by name. That run sees the manifest's `[patch]`, the in-repo trees, and so drops
+the copies' build. `patcher env --ci --end-of-job`, the job's last step, hands rust-cache's post
+step a cargo home of our own (`CARGO_HOME` in $GITHUB_ENV): links to every entry of the real
+one, and a config that adds the `[patch]` table naming the copies. No build runs after it, and
+$GITHUB_ENV ends with the job, so no other build ever reads that table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
 
 from patcher import git, trees, ui
 from patcher.errors import ProjectError
 from patcher.project import vendor
 from patcher.project.discovery import Project
 from patcher.project.record import Record
+from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
-MIRROR_DIR = ".pyo3-patcher-ci"
+MIRROR_DIR = "pyo3-patcher-ci"
+CACHE_HOME = "cargo-home"  # the end-of-job cargo home, inside MIRROR_DIR
+# not linked into it: its own config replaces the first two; rust-cache deletes the credentials
+# before saving, which through a link would leave the real file in place
+_NOT_LINKED = frozenset({"config", "config.toml", "credentials", "credentials.toml"})
 MIRROR_MARKER = ".pyo3-patcher-ci-dir"
-CONFIG_HEAD = "# Written by pyo3-patcher (`patcher env --ci`)."
+ARGS_VAR = "MATURIN_PEP517_ARGS"
 # Any fixed time older than every build will do; the same in every job is what matters. One
 # file per crate (its Cargo.toml) is a second newer, so that "the newest file of the package",
 # which cargo records for a build script without rerun-if-changed lines, is one file whatever
 # order the file system lists them in.
 FIXED_MTIME = 946_684_800  # 2000-01-01T00:00:00Z
 _NEWEST = "Cargo.toml"
+_HINT_DIR = (
+    "CI mode copies the vendored trees into a folder the CI runner owns, outside the checkout "
+    "($RUNNER_TEMP on GitHub Actions); name one with --ci-dir DIR, or build without --ci"
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Mirror:
-    """Where CI mode puts things for one checkout."""
+    """Where CI mode puts the copies, and which crate is where."""
 
-    checkout: Path  # the top of the checkout
+    folder: Path  # <ci-dir>/pyo3-patcher-ci
     trees: dict[str, Path]  # crate -> its copy
 
-    @property
-    def base(self) -> Path:
-        """The folder that holds the checkout."""
-        return self.checkout.parent
-
-    @property
-    def config(self) -> Path:
-        return self.base / ".cargo" / "config.toml"
-
-    @property
-    def folder(self) -> Path:
-        return self.base / MIRROR_DIR
+    def cargo_configs(self) -> list[str]:
+        """cargo `--config` values that point the crates at the copies."""
+        return [
+            f"patch.crates-io.{crate}.path={_toml_string(str(path))}"
+            for crate, path in sorted(self.trees.items())
+        ]
 
 
 def checkout_top(project: Project) -> Path:
@@ -73,82 +92,247 @@ def checkout_top(project: Project) -> Path:
     return git.work_tree_of(project.workspace_root) or project.workspace_root
 
 
-def plan(project: Project, rec: Record) -> Mirror:
-    top = checkout_top(project)
-    base = top.parent
-    if base == top:  # a checkout at the file system's root has no folder beside it
-        raise ProjectError(
-            f"CI mode needs a folder beside the checkout, and {top} is the root",
-            hint="check the repository out into a folder of its own (GitHub Actions does)",
-        )
-    folder = base / MIRROR_DIR
+def _checkouts(project: Project, checkout: Path | None, environ: Mapping[str, str]) -> list[Path]:
+    """Every folder the copies must stay out of: the workspace, its git work tree and those of
+    superprojects (a submodule's checkout lies in another), and the runner's workspace."""
+    found = [project.workspace_root, project.directory]
+    if checkout is not None:
+        found.append(checkout)
+    else:
+        top = git.work_tree_of(project.workspace_root)
+        while top is not None:
+            found.append(top)
+            top = git.work_tree_of(top.parent) if top.parent != top else None
+    if environ.get("GITHUB_WORKSPACE"):
+        found.append(Path(environ["GITHUB_WORKSPACE"]))
+    return found
+
+
+def choose_dir(
+    project: Project,
+    *,
+    explicit: Path | None,
+    environ: Mapping[str, str],
+    checkout: Path | None = None,
+) -> Path:
+    """The folder CI mode writes into (its `pyo3-patcher-ci/` subfolder only): the one named,
+    else the runner's temporary folder on GitHub Actions. Refuses, saying which and why, a
+    machine that is not a CI runner when none is named, and always the file system's root,
+    the home folder, the cargo home, a folder inside the checkout, and links."""
+    if explicit is None:
+        if environ.get("GITHUB_ACTIONS") != "true":
+            raise ProjectError(
+                "CI mode refused: this is not a CI runner (GITHUB_ACTIONS is not `true`), and "
+                "writing outside the project on a developer's machine would outlive the build",
+                hint=_HINT_DIR,
+            )
+        temp = environ.get("RUNNER_TEMP", "")
+        if not temp:
+            raise ProjectError(
+                "CI mode refused: GITHUB_ACTIONS is set but RUNNER_TEMP is not, so there is no "
+                "runner-owned folder to write into",
+                hint=_HINT_DIR,
+            )
+        folder, named = Path(temp), "$RUNNER_TEMP"
+    else:
+        folder, named = Path(explicit), "--ci-dir"
+    folder = Path.cwd() / folder  # absolute, links not followed: they are checked below
+
+    def refuse(why: str) -> ProjectError:
+        return ProjectError(f"CI mode refused {named} {folder}: {why}", hint=_HINT_DIR)
+
+    for part in (folder, *folder.parents):
+        if part.is_symlink():
+            raise refuse(f"{part} is a symbolic link (a write through it lands elsewhere)")
+    if not folder.is_dir():
+        raise refuse("it is not an existing folder")
+    real = Path(os.path.realpath(folder))
+    if real == Path(real.anchor):
+        raise refuse("it is the file system's root")
+    if real == Path(os.path.realpath(Path.home())):
+        raise refuse("it is the home folder")
+    cargo_home = Path(os.path.realpath(environ.get("CARGO_HOME") or Path.home() / ".cargo"))
+    if real == cargo_home or cargo_home in real.parents:
+        raise refuse("it is in the cargo home")
+    for top in _checkouts(project, checkout, environ):
+        top_real = Path(os.path.realpath(top))
+        if real == top_real or top_real in real.parents:
+            raise refuse(f"it lies inside the checkout {top}, whose files CI mode never touches")
+    return folder
+
+
+def plan(rec: Record, ci_dir: Path) -> Mirror:
+    folder = ci_dir / MIRROR_DIR
     copies = {
         crate: folder / f"{crate}-{rec.pyo3_version}-{rec.digests[crate][:16]}"
         for crate in rec.crates
     }
-    return Mirror(top, copies)
-
-
-def config_text(mirror: Mirror) -> str:
-    lines = [
-        CONFIG_HEAD,
-        f"# cargo builds the copies of {mirror.checkout.name}'s vendored pyo3 trees named below:",
-        "# they lie outside the checkout, so that CI caches keep their build. The next",
-        "# `patcher env --ci` rewrites this file; deleting it and the copies is safe.",
-        "[patch.crates-io]",
-    ]
-    lines += [
-        f"{crate} = {{ path = {_toml_string(str(path))} }}"
-        for crate, path in sorted(mirror.trees.items())
-    ]
-    return "\n".join(lines) + "\n"
+    return Mirror(folder, copies)
 
 
 def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def is_ours(config: Path) -> bool:
-    try:
-        return config.read_bytes().startswith(CONFIG_HEAD.encode())
-    except OSError:
+def is_accepted_copy(path: Path, tree: Path | None) -> bool:
+    """Whether the package cargo found at `path` counts as the vendored `tree`: CI mode's copies
+    are byte for byte the tree's regular files, and nothing else (a link or an extra file in
+    the copy, which file_digests does not see or does not read, is a difference)."""
+    if tree is None or path.is_symlink() or not path.is_dir() or not tree.is_dir():
         return False
+    files = trees.file_digests(tree)
+    return trees.file_digests(path) == files and not trees.strays(path, files)
 
 
-def _cargo_home() -> Path:
-    return Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+def _ours(token: str) -> bool:
+    """A `--config` value CI mode wrote (on an earlier call of this job)."""
+    key, _, value = token.partition("=")
+    parts = key.split(".")
+    return (
+        len(parts) == 4
+        and parts[:2] == ["patch", "crates-io"]
+        and parts[2] in PYO3_CRATES
+        and parts[3] == "path"
+        and MIRROR_DIR in value
+    )
+
+
+def named_copies(configs: Iterable[str]) -> set[Path]:
+    """The copies that `--config` values of CI mode's (as `patcher env --ci` printed them into
+    MATURIN_PEP517_ARGS) name."""
+    named = set()
+    for token in configs:
+        if _ours(token):
+            value = token.partition("=")[2].strip()
+            try:
+                path = tomlkit.parse(f"v = {value}\n")["v"]
+            except (TOMLKitError, ValueError):
+                continue
+            if isinstance(path, str):
+                named.add(Path(path).resolve())
+    return named
+
+
+def environment(mirror: Mirror, environ: Mapping[str, str]) -> dict[str, str]:
+    """`MATURIN_PEP517_ARGS` with the copies' `--config` values after the user's own arguments
+    (the ones an earlier `patcher env --ci` added are replaced, not repeated). Refuses when the
+    environment already points the crates at other copies: one variable cannot serve two
+    projects whose trees differ."""
+    kept: list[str] = []
+    theirs: list[str] = []
+    tokens = shlex.split(environ.get(ARGS_VAR, ""))
+    i = 0
+    while i < len(tokens):
+        if tokens[i] == "--config" and i + 1 < len(tokens) and _ours(tokens[i + 1]):
+            theirs.append(tokens[i + 1])
+            i += 2
+            continue
+        kept.append(tokens[i])
+        i += 1
+    mine = mirror.cargo_configs()
+    crates = {value.split(".")[2] for value in mine}
+    if any(v.split(".")[2] in crates and v not in mine for v in theirs):
+        raise ProjectError(
+            f"{ARGS_VAR} already points pyo3's crates at other copies (another project's "
+            "`patcher env --ci` in this job, with other trees)",
+            hint="run `patcher env --ci --format shell` in each project's build step rather "
+            "than exporting both to $GITHUB_ENV, or patch both projects alike",
+        )
+    for value in mine:
+        kept += ["--config", value]
+    return {ARGS_VAR: shlex.join(kept)}
+
+
+def end_of_job_home(mirror: Mirror, environ: Mapping[str, str]) -> dict[str, str]:
+    """The cargo home for rust-cache's post step (see the module's docstring): made afresh in
+    the CI folder; returns `CARGO_HOME` naming it."""
+    real = Path(environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    real = Path.cwd() / real
+    config = tomlkit.document()
+    for name in ("config.toml", "config"):  # cargo reads `config` when there is no .toml
+        if (real / name).is_file():
+            config = tomlkit.parse((real / name).read_text(encoding="utf-8"))
+            break
+    patch = config.setdefault("patch", tomlkit.table(is_super_table=True))
+    crates_io = patch.setdefault("crates-io", tomlkit.table())
+    for crate, path in sorted(mirror.trees.items()):
+        value = tomlkit.inline_table()
+        value["path"] = str(path)
+        crates_io[crate] = value
+    home = mirror.folder / CACHE_HOME
+    tmp = mirror.folder / f".tmp-{CACHE_HOME}-{os.getpid()}"
+    for old in (tmp, home):
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+        elif old.exists():
+            shutil.rmtree(old)  # only links and our config: rmtree does not follow links
+    tmp.mkdir()
+    try:
+        for entry in sorted(real.iterdir()) if real.is_dir() else []:
+            if entry.name not in _NOT_LINKED:
+                (tmp / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    except OSError as exc:  # Windows without the right to make links
+        shutil.rmtree(tmp)
+        raise ProjectError(
+            f"cannot link {real}'s entries into {home}: {exc}",
+            hint="leave out the end-of-job step here: rust-cache then drops the copies' build "
+            "(a plain actions/cache of target/ keeps it)",
+        ) from exc
+    (tmp / "config.toml").write_text(
+        "# Written by pyo3-patcher (`patcher env --ci --end-of-job`) for rust-cache's post "
+        "step: the job's builds are over.\n" + tomlkit.dumps(config),
+        encoding="utf-8",
+    )
+    os.replace(tmp, home)
+    return {"CARGO_HOME": str(home)}
+
+
+# What CI mode wrote beside the checkout before it was confined: a `[patch]` table in
+# `<parent>/.cargo/config.toml` that every later cargo run below `<parent>` would still apply
+# on a runner that keeps its folders. Removed where found, only with this first line.
+_OLD_CONFIG_HEAD = "# Written by pyo3-patcher (`patcher env --ci`)."
+_OLD_MIRROR = (".pyo3-patcher-ci", ".pyo3-patcher-ci-dir")  # the folder and its marker file
+
+
+def _remove_old_layout(top: Path) -> None:
+    config = top.parent / ".cargo" / "config.toml"
+    try:
+        ours = not config.is_symlink() and config.read_bytes().startswith(_OLD_CONFIG_HEAD.encode())
+    except OSError:
+        ours = False
+    if ours:
+        config.unlink()
+        ui.warn(f"removed {config}: an earlier patcher's CI mode wrote it (it patched every build)")
+        with contextlib.suppress(OSError):
+            config.parent.rmdir()  # only when empty
+    folder = top.parent / _OLD_MIRROR[0]
+    if not folder.is_symlink() and (folder / _OLD_MIRROR[1]).is_file():
+        shutil.rmtree(folder)
 
 
 def _refuse_foreign(mirror: Mirror) -> None:
-    """Refuse, before writing anything, every place that is not ours to write."""
-    cargo_dir = mirror.config.parent
-    hint_move = (
-        "CI mode writes beside the checkout (GitHub Actions: /home/runner/work/<repo>/); "
-        "check out the repository into a folder of its own, or build without --ci"
-    )
-    if os.path.realpath(cargo_dir) == os.path.realpath(_cargo_home()):
-        raise ProjectError(
-            f"CI mode would write {mirror.config}, the config of your cargo home",
-            hint=hint_move,
-        )
-    for path in (cargo_dir, mirror.config, mirror.folder):
-        if path.is_symlink():
-            raise ProjectError(f"{path} is a symbolic link: not ours to write", hint=hint_move)
-    if mirror.config.exists() and not is_ours(mirror.config):
-        raise ProjectError(
-            f"{mirror.config} exists and patcher did not write it",
-            hint=f"{hint_move}; or move that file's settings elsewhere",
-        )
+    """Refuse, before writing anything, what is not ours in our own subfolder."""
+    if mirror.folder.is_symlink():
+        raise ProjectError(f"{mirror.folder} is a symbolic link: not ours to write", hint=_HINT_DIR)
     if mirror.folder.exists() and not (mirror.folder / MIRROR_MARKER).is_file():
         raise ProjectError(
-            f"{mirror.folder} exists and patcher did not make it", hint=f"move it away; {hint_move}"
+            f"{mirror.folder} exists and patcher did not make it",
+            hint=f"move it away; {_HINT_DIR}",
         )
 
 
-def materialize(project: Project, rec: Record) -> Mirror:
-    """Copy the vendored trees beside the checkout with fixed mtimes and point cargo at them;
-    a copy already there with the right content is kept as it is."""
-    mirror = plan(project, rec)
+def materialize(
+    project: Project,
+    rec: Record,
+    *,
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    checkout: Path | None = None,
+) -> Mirror:
+    """Copy the vendored trees into the CI folder with fixed mtimes (a copy already there with
+    the right content and mtimes is kept as it is). `checkout` names the checkout's top where
+    the caller knows it (doctor's scratch layout); otherwise it is the git work tree."""
+    env = os.environ if environ is None else environ
     checked = {}
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
@@ -166,8 +350,10 @@ def materialize(project: Project, rec: Record) -> Mirror:
                 hint="run `patcher verify` to see what differs, then `patcher apply`",
             )
         checked[crate] = tree
+    mirror = plan(rec, choose_dir(project, explicit=explicit, environ=env, checkout=checkout))
     _refuse_foreign(mirror)
-    mirror.folder.mkdir(parents=True, exist_ok=True)
+    _remove_old_layout(checkout or checkout_top(project))
+    mirror.folder.mkdir(exist_ok=True)
     (mirror.folder / MIRROR_MARKER).write_text(
         "pyo3-patcher: copies of vendored trees made by `patcher env --ci`\n", encoding="utf-8"
     )
@@ -180,16 +366,9 @@ def materialize(project: Project, rec: Record) -> Mirror:
         trees.copy_tree(checked[crate], tmp)
         pin_mtimes(tmp)
         os.replace(tmp, copy)
-    _prune(mirror)
-    mirror.config.parent.mkdir(exist_ok=True)
-    text = config_text(mirror)
-    if not mirror.config.is_file() or mirror.config.read_text(encoding="utf-8") != text:
-        tmp_config = mirror.config.with_name(f".config.toml.{os.getpid()}")
-        tmp_config.write_text(text, encoding="utf-8")
-        os.replace(tmp_config, mirror.config)
     ui.say(
-        f"CI mode: cargo builds {len(mirror.trees)} copies of the vendored trees in "
-        f"{mirror.folder} ({mirror.config})"
+        f"CI mode: the project's maturin builds use {len(mirror.trees)} copies of the vendored "
+        f"trees in {mirror.folder} ({ARGS_VAR})"
     )
     return mirror
 
@@ -230,13 +409,3 @@ def _remove_ours(path: Path) -> None:
             hint=f"move it out of {path.parent}, then run `patcher env --ci` again",
         )
     shutil.rmtree(path)
-
-
-def _prune(mirror: Mirror) -> None:
-    """Copies of other releases or contents: not named by the config any more."""
-    keep = {p.name for p in mirror.trees.values()} | {MIRROR_MARKER}
-    for entry in mirror.folder.iterdir():
-        if entry.name in keep:
-            continue
-        if entry.is_dir() and not entry.is_symlink() and (entry / vendor.MARKER).is_file():
-            shutil.rmtree(entry)

@@ -33,8 +33,8 @@ from typing import Any
 
 from patcher import cargo, cargolog, cicache, frontends, proc, ui
 from patcher.cargolog import BuildLog, Cause, StaleUnit
-from patcher.errors import ExternalError, ProjectError, UsageError
-from patcher.project import builds, ci, record, resolve, verify
+from patcher.errors import ExternalError, PatcherError, ProjectError, UsageError
+from patcher.project import builds, ci, gains, record, resolve, verify
 from patcher.project.discovery import Project, discover, opened
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
@@ -85,6 +85,8 @@ class Plan:
     cache: str = "rust-cache"  # how target/ travels from job 1 to job 2 (cicache.CACHES)
     ci_mode: bool = True  # a patched project runs `patcher env --ci` in each job
     ci_mode_why: str = ""
+    maturin_features: tuple[str, ...] = ()  # [tool.maturin] features
+    maturin_built: str = ""  # the maturin its isolated builds get, patched or not
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +131,7 @@ class Diagnosis:
     # the project's own crates, recompiled because a fresh checkout gives their files new
     # mtimes: every CI job does that, and it is not a finding
     checkout: tuple[str, ...] = ()
+    nothing_to_gain: tuple[str, ...] = ()  # why the patch can gain nothing (gains.py)
 
     @property
     def warm(self) -> bool:
@@ -164,7 +167,8 @@ class Diagnosis:
         return f"{crates}: {', '.join(parts)}: see below"
 
     def advice(self) -> list[str]:
-        found = [f.advice for f in self.findings if f.advice]
+        found = [f"the patch can gain nothing here: {why}" for why in self.nothing_to_gain]
+        found += [f.advice for f in self.findings if f.advice]
         if self.count("patcher"):
             saved = self.seconds("patcher")
             found.insert(
@@ -207,6 +211,7 @@ class Diagnosis:
             },
             "verdict": self.verdict(),
             "advice": self.advice(),
+            "nothing_to_gain": list(self.nothing_to_gain),  # added last: earlier keys keep order
         }
 
     def render(self) -> str:
@@ -295,6 +300,11 @@ def plan(
             env = builds.frontend_environment(build)
             version = build.local_version
         use_ci, why = _ci_mode(project, ci_mode)
+        try:
+            built = version or builds.wanted_maturin(project)
+        except PatcherError:  # no pinned release for it: nothing to say about its version
+            built = ""
+        features = project.maturin_features
     if target_dir is not None:
         target_dir = Path.cwd() / target_dir  # as given: a link stays a link
         if target_dir.exists() and not target_dir.is_dir():
@@ -312,6 +322,8 @@ def plan(
         cache=cache,
         ci_mode=use_ci,
         ci_mode_why=why,
+        maturin_features=features,
+        maturin_built=built,
     )
 
 
@@ -340,7 +352,7 @@ def _ci_mode(project: Project, asked: str) -> tuple[bool, str]:
 def run(p: Plan) -> Diagnosis:
     """Two CI jobs; read cargo's log of job 2 and judge every recompiled crate."""
     with tempfile.TemporaryDirectory(prefix="patcher-doctor-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp).resolve()  # CI mode refuses a folder reached through a link (macOS /var)
         jobs = cicache.Jobs(work, p.workspace_root.name)
         archive = work / "target.tar"
         inside = p.project.relative_to(p.workspace_root)
@@ -350,6 +362,8 @@ def run(p: Plan) -> Diagnosis:
         logs: list[str] = []
         seconds: list[float] = []
         dropped: set[str] = set()
+        ci_env: dict[str, str] = {}
+        post_env: dict[str, str] = {}  # what the recipe's last step leaves for rust-cache
         for n in (1, 2):
             one_checkout = n == 2 and p.cache == ONE_CHECKOUT
             if not one_checkout:
@@ -361,15 +375,27 @@ def run(p: Plan) -> Diagnosis:
                 copy = discover(project)
                 rec = record.load(copy.record_file)
                 if rec is not None:
-                    ci.materialize(copy, rec)
+                    # the scratch layout is named, never found: a `.git` anyone makes above
+                    # the scratch folder must not move where the copies go
+                    mirror = ci.materialize(
+                        copy, rec, explicit=jobs.runner_temp, environ=os.environ, checkout=checkout
+                    )
+                    ci_env = ci.environment(mirror, {**os.environ, **env})
+                    post_env = ci.end_of_job_home(mirror, os.environ)
             with ui.progress(f"job {n} of 2: isolated build ({p.frontend})"):
-                elapsed, log = _build(p.frontend, project, work, n, env)
+                elapsed, log = _build(p.frontend, project, work, n, {**env, **ci_env})
             seconds.append(elapsed)
             logs.append(log)
             if n == 1 and p.target_dir is None and p.cache != ONE_CHECKOUT:
                 with ui.progress(f"saving target/ as {p.cache} does"):
-                    dropped = _packages_of(jobs.save(p.cache, archive))
-        graph = _dependency_graph(checkout, p.target_dir or checkout / "target")
+                    dropped = _packages_of(jobs.save(p.cache, archive, env=post_env))
+        graph, metadata = _dependency_graph(checkout, p.target_dir or checkout / "target")
+        no_gain = gains.nothing_to_gain(
+            workspace_root=checkout,
+            maturin_features=p.maturin_features,
+            metadata=metadata,
+            maturin=p.maturin_built,
+        )
     second = cargolog.parse(logs[1])
     fresh = p.cache != ONE_CHECKOUT
     judged = judge(second, graph, patched=p.patched, dropped=dropped, fresh_checkout=fresh)
@@ -379,6 +405,7 @@ def run(p: Plan) -> Diagnosis:
         tuple(f for f in judged if f.category != CHECKOUT),
         tuple(sorted(dropped)),
         tuple(f.name for f in judged if f.category == CHECKOUT),
+        tuple(no_gain),
     )
 
 
@@ -446,8 +473,11 @@ def _build(
     return time.monotonic() - start, result.stdout + "\n" + result.stderr
 
 
-def _dependency_graph(workspace: Path, target: Path) -> dict[str, dict[str, Any]]:
-    """name -> {"version", "own", "deps"} for every package of the resolved workspace."""
+def _dependency_graph(
+    workspace: Path, target: Path
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """name -> {"version", "own", "deps"} for every package of the resolved workspace, and
+    cargo's metadata it comes from."""
     result = cargo.run(
         ["metadata", "--format-version", "1", "--manifest-path", workspace / "Cargo.toml"],
         cwd=workspace,
@@ -466,7 +496,7 @@ def _dependency_graph(workspace: Path, target: Path) -> dict[str, dict[str, Any]
             "own": pkg.get("source") is None and pkg["name"] not in PYO3_CRATES,
             "deps": deps,
         }
-    return graph
+    return graph, data
 
 
 def judge(

@@ -7,8 +7,13 @@ all of the rebuild stays (docs/usage.md, "What the patch saves").
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+import tomlkit
+from packaging.version import InvalidVersion, Version
+from tomlkit.exceptions import TOMLKitError
 
 from patcher.project.discovery import Project
 
@@ -19,7 +24,7 @@ def notes(project: Project, metadata: dict[str, Any]) -> list[str]:
     return _abi3(project, metadata) + _build_scripts(metadata)
 
 
-def _abi3(project: Project, metadata: dict[str, Any]) -> list[str]:
+def _abi3_features(maturin_features: tuple[str, ...], metadata: dict[str, Any]) -> list[str]:
     names = {p.get("id"): p.get("name") for p in metadata.get("packages", [])}
     resolved = {
         feature
@@ -27,8 +32,11 @@ def _abi3(project: Project, metadata: dict[str, Any]) -> list[str]:
         if names.get(node.get("id")) in ("pyo3", "pyo3-ffi", "pyo3-build-config")
         for feature in node.get("features", [])
     }
-    features = set(resolved) | set(project.maturin_features)
-    abi3 = sorted(f for f in features if "abi3" in f)
+    return sorted(f for f in set(resolved) | set(maturin_features) if "abi3" in f)
+
+
+def _abi3(project: Project, metadata: dict[str, Any]) -> list[str]:
+    abi3 = _abi3_features(project.maturin_features, metadata)
     if not abi3:
         return []
     return [
@@ -66,3 +74,74 @@ def _build_scripts(metadata: dict[str, Any]) -> list[str]:
                     "installed only in the build venv (read PYO3_PYTHON for those)"
                 )
     return found
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def nothing_to_gain(
+    *,
+    workspace_root: Path,
+    maturin_features: tuple[str, ...],
+    metadata: dict[str, Any],
+    maturin: str,
+) -> list[str]:
+    """Why the patch can gain nothing in this workspace, if it cannot (apply then patches only
+    with --force, and doctor says so): its isolated builds are warm without it, or cold
+    whatever it does. `maturin`: the version its isolated builds get ("" if none)."""
+    reasons = []
+    pyo3 = {_version(p["version"]) for p in metadata.get("packages", []) if p["name"] == "pyo3"}
+    built = _version(maturin)
+    abi3 = _abi3_features(maturin_features, metadata)
+    if (
+        abi3
+        and built is not None
+        and built.release >= (1, 14)
+        and pyo3
+        and all(v is not None and v.release >= (0, 29) for v in pyo3)
+    ):
+        reasons.append(
+            f"it builds stable-ABI wheels ({', '.join(abi3)}) with pyo3 >= 0.29 and maturin "
+            f"{built.public}: maturin hands pyo3 a config file, pyo3 never looks at the build "
+            "venv, and the isolated builds are warm without the patch"
+        )
+    inside = _vendored_sources(workspace_root)
+    if inside:
+        reasons.append(
+            f"its dependencies come from a source replacement inside the workspace "
+            f"({', '.join(inside)}), the layout of a build from an sdist, which builds in a "
+            "fresh folder each time: every crate compiles anyway"
+        )
+    return reasons
+
+
+def _vendored_sources(root: Path) -> list[str]:
+    """The directory sources inside the workspace that replace crates.io in its cargo config
+    (`[source.crates-io] replace-with = ...`), relative to the workspace root."""
+    for name in ("config.toml", "config"):
+        path = root / ".cargo" / name
+        try:
+            data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+        except (OSError, UnicodeDecodeError, TOMLKitError):
+            continue
+        sources = data.get("source")
+        if not isinstance(sources, dict):
+            return []
+        found = []
+        seen = set()
+        name_ = (sources.get("crates-io") or {}).get("replace-with")
+        while isinstance(name_, str) and name_ not in seen:  # replacements may chain
+            seen.add(name_)
+            source = sources.get(name_) or {}
+            directory = source.get("directory") if isinstance(source, dict) else None
+            if isinstance(directory, str):
+                where = Path(os.path.normpath(root / directory))  # relative to the workspace
+                if where == root or root in where.parents:
+                    found.append(where.relative_to(root).as_posix())
+            name_ = source.get("replace-with") if isinstance(source, dict) else None
+        return found
+    return []

@@ -11,9 +11,8 @@ from typing import Any
 from packaging.version import Version
 
 from patcher import cargo
-from patcher import trees as file_trees
 from patcher.errors import ExternalError, PatcherError, PatchError, ProjectError
-from patcher.project import cargolock, manifest, record, textfile
+from patcher.project import cargolock, ci, manifest, record, textfile
 from patcher.project.cargolock import LockedPyo3
 from patcher.project.discovery import Project
 from patcher.project.pep517 import CargoSettings
@@ -147,28 +146,21 @@ def _not_used(stderr: str, trees: Mapping[str, Path]) -> list[str]:
 def pyo3_outside(metadata: dict[str, Any], trees: Mapping[str, Path]) -> list[str]:
     """The pyo3 crates of a `cargo metadata` graph that do not come from `trees`.
 
-    A path crate elsewhere counts as coming from its tree when its files are byte for byte the
-    tree's: `patcher env --ci` points cargo at such copies beside a CI checkout (through a
-    config file cargo reads before the manifest), and a copy proven identical is the tree."""
+    A path crate elsewhere counts as coming from its tree when it is an accepted copy of it
+    (`ci.is_accepted_copy`): `patcher env --ci` points the project's builds at such copies
+    outside a CI checkout."""
     roots = [t.resolve() for t in trees.values()]
     wrong = []
     for pkg in metadata["packages"]:
         if pkg["name"] not in PYO3_CRATES:
             continue
         where = Path(pkg["manifest_path"]).resolve().parent
-        if pkg["source"] is None and (where in roots or _same_files(where, trees.get(pkg["name"]))):
+        if pkg["source"] is None and (
+            where in roots or ci.is_accepted_copy(where, trees.get(pkg["name"]))
+        ):
             continue
         wrong.append(f"{pkg['name']} {pkg['version']} from {pkg['source'] or where}")
     return wrong
-
-
-def _same_files(copy: Path, tree: Path | None) -> bool:
-    """Byte for byte the same regular files (a link or an extra file in the copy, which
-    file_digests does not see or does not read, is a difference)."""
-    if tree is None or not copy.is_dir() or not tree.is_dir() or copy.is_symlink():
-        return False
-    files = file_trees.file_digests(tree)
-    return file_trees.file_digests(copy) == files and not file_trees.strays(copy, files)
 
 
 def require_resolved(

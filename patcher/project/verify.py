@@ -17,7 +17,6 @@ fails, saying so and how to warm the cache.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -403,13 +402,14 @@ def _as_built(
             name,
             False,
             f"the build compiles {', '.join(foreign)}: byte for byte the vendored trees, but "
-            "not where `patcher env --ci` puts its copies or not named by a config it wrote",
+            "not where `patcher env --ci` puts its copies or not named by the MATURIN_PEP517_ARGS "
+            "it printed",
         ), notes
     if copies:
         notes.insert(
             0,
             "the build compiles the copies `patcher env --ci` made, byte for byte the vendored "
-            f"trees (named by a cargo config outside the checkout): {', '.join(map(str, copies))}",
+            f"trees (named by MATURIN_PEP517_ARGS): {', '.join(map(str, copies))}",
         )
     return Check(name, True), notes
 
@@ -437,20 +437,9 @@ def _copies(resolution: resolve.Resolution, dirs: dict[str, Path]) -> list[Path]
 
 
 def _ours_copy(copy: Path, settings: pep517.CargoSettings) -> bool:
-    """A copy CI mode made (in its folder, which carries its marker) and a config of ours
-    names: identical content alone could be a folder anyone placed."""
+    """A copy CI mode made (in its folder, which carries its marker) and named by the
+    `--config` values it printed into MATURIN_PEP517_ARGS: identical content alone could be a
+    folder anyone placed."""
     if not (copy.parent / ci.MIRROR_MARKER).is_file():
         return False
-    for config in cargo.config_files(settings.cwd):
-        if not ci.is_ours(config):
-            continue
-        patch = cargo.read_config(config).get("patch")
-        table = patch.get("crates-io") if isinstance(patch, Mapping) else None
-        named = {
-            (config.parent.parent / str(spec.get("path"))).resolve()
-            for spec in (table.values() if isinstance(table, Mapping) else ())
-            if isinstance(spec, Mapping)
-        }
-        if copy.resolve() in named:
-            return True
-    return False
+    return copy.resolve() in ci.named_copies(settings.configs)

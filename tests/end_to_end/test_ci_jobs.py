@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import change_vendored_tree, copy_example, env_lines, git, run_patcher
+from helpers import (
+    change_vendored_tree,
+    copy_example,
+    copy_target,
+    env_lines,
+    git,
+    maturin_new_project,
+    plain_crate,
+    run_patcher,
+)
 
 from patcher import cicache
 
@@ -24,37 +34,6 @@ UNPATCHED_REBUILDS = {
     "0.28": {"pyo3-build-config", "pyo3-ffi", "pyo3", "pyo3-macros-backend", "pyo3-macros"},
     "0.29": {"pyo3-ffi", "pyo3"},
 }
-MATURIN_NEW_LIB = """use pyo3::prelude::*;
-
-#[pymodule]
-mod mnew {
-    use pyo3::prelude::*;
-
-    #[pyfunction]
-    fn sum_as_string(a: usize, b: usize) -> PyResult<String> {
-        Ok((a + b).to_string())
-    }
-}
-"""
-
-
-def maturin_new_project(where: Path) -> Path:
-    """What `maturin new --bindings pyo3` makes, with pyo3 0.29 (no Cargo.lock)."""
-    project = where / "mnew"
-    (project / "src").mkdir(parents=True)
-    (project / "Cargo.toml").write_text(
-        '[package]\nname = "mnew"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        '[lib]\nname = "mnew"\ncrate-type = ["cdylib"]\n\n[dependencies]\npyo3 = "=0.29.3"\n',
-        encoding="utf-8",
-    )
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["maturin>=1.9,<2.0"]\nbuild-backend = "maturin"\n\n'
-        '[project]\nname = "mnew"\nrequires-python = ">=3.8"\ndynamic = ["version"]\n',
-        encoding="utf-8",
-    )
-    (project / "src" / "lib.rs").write_text(MATURIN_NEW_LIB, encoding="utf-8")
-    (project / ".gitignore").write_text("/target\n", encoding="utf-8")
-    return project
 
 
 def committed_project(tmp_path: Path, layout: str, *, patched: bool) -> Path:
@@ -69,14 +48,23 @@ def committed_project(tmp_path: Path, layout: str, *, patched: bool) -> Path:
     return origin
 
 
-def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool) -> set[str]:
-    """One job: clone, restore, (patched: `patcher env --ci`), `uv build --wheel`; returns the
-    crates cargo compiled."""
+def runner_env(jobs: cicache.Jobs) -> dict[str, str]:
+    """What a GitHub Actions runner sets that CI mode reads."""
+    return {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
+
+
+def ci_job(
+    jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool
+) -> tuple[set[str], dict[str, str]]:
+    """One job: clone, restore, (patched: `patcher env --ci`), `uv build --wheel`, (patched:
+    `patcher env --ci --end-of-job`); returns the crates cargo compiled and what the job's
+    steps left in $GITHUB_ENV for rust-cache's post step."""
     checkout = jobs.fresh(lambda dest: git("clone", "-q", origin, dest, cwd=jobs.base), archive)
     env = dict(os.environ)
     env["UV_CACHE_DIR"] = str(jobs.work / "uv-cache")
+    env.update(runner_env(jobs))
     if patched:
-        result = run_patcher("env", "--ci", cwd=checkout)
+        result = run_patcher("env", "--ci", cwd=checkout, env=runner_env(jobs))
         assert result.returncode == 0, result.stderr
         env.update(env_lines(result.stdout))
     build = subprocess.run(
@@ -88,7 +76,12 @@ def ci_job(jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool) ->
         check=False,
     )
     assert build.returncode == 0, build.stderr[-4000:]
-    return set(re.findall(r"^\s+Compiling (\S+) v", build.stderr, re.M))
+    post_env = {}
+    if patched:
+        end = run_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=runner_env(jobs))
+        assert end.returncode == 0, end.stderr
+        post_env = env_lines(end.stdout)
+    return set(re.findall(r"Compiling (\S+) v\d", build.stderr)), post_env
 
 
 @pytest.mark.slow
@@ -103,17 +96,17 @@ def test_job_2_recompiles_no_pyo3_crate(
     earlier = tmp_path / "earlier.tar"
     cicache.save(example_deps_target, earlier)
 
-    first = ci_job(jobs, origin, earlier, patched=patched)
+    first, post_env = ci_job(jobs, origin, earlier, patched=patched)
     assert UNPATCHED_REBUILDS[layout] <= first
     tar, rust_cache = tmp_path / "tar.tar", tmp_path / "rust-cache.tar"
     jobs.save("tar", tar)
-    dropped = jobs.save("rust-cache", rust_cache)
+    dropped = jobs.save("rust-cache", rust_cache, env=post_env)
     # rust-cache's cleaning keeps every pyo3 artifact: registry crates, or (patched) the copies
     # outside the workspace root
     assert [d for d in dropped if re.search(r"/(lib)?pyo3([-_]|$)", d)] == []
 
     for cache, archive in (("rust-cache", rust_cache), ("tar", tar)):
-        second = ci_job(jobs, origin, archive, patched=patched)
+        second, _ = ci_job(jobs, origin, archive, patched=patched)
         if patched:
             assert second & PYO3_CRATES == set(), cache
         else:
@@ -127,5 +120,102 @@ def test_job_2_recompiles_no_pyo3_crate(
     jobs.save("tar", after_tar)
     change_vendored_tree(origin)
     git("commit", "-qam", "pyo3-ffi changed at the same version", cwd=origin)
-    third = ci_job(jobs, origin, after_tar, patched=True)
+    third, _ = ci_job(jobs, origin, after_tar, patched=True)
     assert {"pyo3-ffi", "pyo3"} <= third
+
+
+def _locked_crate(directory: Path, deps: str) -> Path:
+    """A crate with one registry dependency and its Cargo.lock, resolved offline."""
+    plain_crate(directory, directory.name, deps)
+    done = subprocess.run(
+        ["cargo", "generate-lockfile", "--offline"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return directory
+
+
+def _cargo(*args: str, cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["cargo", *args, "--locked", "--offline"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_ci_mode_changes_no_other_build_and_two_projects_stay_warm(
+    tmp_path: Path, applied_template: Path, example_deps_target: Path
+) -> None:
+    """A repository with two patched projects (a/, b/) and another workspace (xtask/, a
+    registry dependency, a Cargo.lock), and a sibling project beside the checkout that uses
+    pyo3-build-config 0.28.3 itself: after `patcher env --ci` for both projects, the other two
+    resolve and build `--locked` as before, without a warning, their Cargo.lock byte for byte
+    the same, and the sibling gets crates.io's pyo3-build-config, not our copy. Then job 2
+    (plain tar cache of each target/) compiles no pyo3 crate in either project."""
+    origin = tmp_path / "origin"
+    for name in ("a", "b"):
+        shutil.copytree(applied_template, origin / name, symlinks=True)
+        shutil.rmtree(origin / name / "target", ignore_errors=True)
+    _locked_crate(origin / "xtask", 'unindent = "0.2"')
+    git("init", "-q", cwd=origin)
+    git("add", "-A", cwd=origin)
+    git("commit", "-qm", "two projects and an xtask", cwd=origin)
+    jobs = cicache.Jobs(tmp_path, "mono")
+
+    def job(archives: dict[str, Path] | None) -> dict[str, set[str]]:
+        checkout = jobs.fresh(lambda d: git("clone", "-q", origin, d, cwd=jobs.base), None)
+        sibling = _locked_crate(jobs.base / "sibling", 'pyo3-build-config = "=0.28.3"')
+        for name in ("a", "b"):
+            if archives is None:  # job 1: what an earlier commit left, nothing of pyo3
+                copy_target(example_deps_target, checkout / name)
+            else:
+                cicache.restore(archives[name], checkout / name)
+        others = (checkout / "xtask", sibling, checkout / "a", checkout / "b")
+        locks = {p: (p / "Cargo.lock").read_bytes() for p in others}
+        github_env: dict[str, str] = {}  # both projects' steps write one $GITHUB_ENV
+        for name in ("a", "b"):
+            out = run_patcher("env", "--ci", cwd=checkout / name, env=runner_env(jobs))
+            assert out.returncode == 0, out.stderr
+            github_env.update(env_lines(out.stdout))
+        env = {**runner_env(jobs), **github_env, "UV_CACHE_DIR": str(jobs.work / "uv-cache")}
+        compiled = {}
+        for name in ("a", "b"):
+            if archives is None and name == "b":  # b's pyo3 is a's: the same copies
+                shutil.rmtree(checkout / "b" / "target")
+                shutil.copytree(checkout / "a" / "target", checkout / "b" / "target")
+            build = subprocess.run(
+                ["uv", "build", "--wheel", "-v", "--out-dir", jobs.work / "dist", "."],
+                cwd=checkout / name,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert build.returncode == 0, build.stderr[-4000:]
+            compiled[name] = set(re.findall(r"Compiling (\S+) v\d", build.stderr))
+            assert f"{jobs.runner_temp}/pyo3-patcher-ci/pyo3-ffi-0.28.3-" in build.stderr
+        said = _cargo("build", cwd=checkout / "xtask", env=env)
+        meta = _cargo("metadata", "--format-version", "1", cwd=sibling, env=env)
+        assert "patch" not in said.lower() and "warning" not in said.lower()
+        assert '"source":"registry+https://github.com/rust-lang/crates.io-index"' in meta
+        assert "pyo3-patcher-ci" not in meta
+        for path, before in locks.items():
+            assert (path / "Cargo.lock").read_bytes() == before, path
+        if archives is None:
+            for name in ("a", "b"):
+                cicache.save(checkout / name / "target", tmp_path / f"{name}.tar")
+        return compiled
+
+    first = job(None)
+    assert UNPATCHED_REBUILDS["0.28"] <= first["a"]
+    second = job({name: tmp_path / f"{name}.tar" for name in ("a", "b")})
+    assert second["a"] & PYO3_CRATES == set() and second["b"] & PYO3_CRATES == set()

@@ -50,6 +50,7 @@ class Runner:
                 "CI": "true",
                 "GITHUB_ACTIONS": "true",
                 "GITHUB_WORKSPACE": str(jobs.checkout),
+                "RUNNER_TEMP": str(jobs.runner_temp),
                 "UV_CACHE_DIR": str(jobs.work / "uv-cache"),
             }
         )
@@ -65,13 +66,18 @@ class Runner:
             self.step(step, inputs={})
 
     def post_steps(self) -> None:
-        """The end of the job: rust-cache cleans target/ and saves it."""
+        """The end of the job: rust-cache cleans target/ and saves it, in the environment the
+        job's steps left in $GITHUB_ENV."""
         if "rust-cache" in self.post:
-            self.jobs.save("rust-cache", self.archive)
+            self.jobs.save("rust-cache", self.archive, env=self.env_file())
+
+    def env_file(self) -> dict[str, str]:
+        lines = self.github_env.read_text(encoding="utf-8").splitlines()
+        return dict(line.partition("=")[::2] for line in lines)
 
     def step(self, step: dict, inputs: dict[str, str]) -> None:
         uses = step.get("uses", "")
-        if step.get("if") == "inputs.verify == 'true'" and inputs.get("verify") != "true":
+        if "if" in step and not condition(step["if"], inputs):
             return
         if uses.startswith("actions/checkout@"):
             subprocess.run(
@@ -92,7 +98,7 @@ class Runner:
         elif OUR_ACTION.match(uses):
             action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
             given = {k: str(v["default"]) for k, v in action["inputs"].items()}
-            given.update({k: str(v) for k, v in (step.get("with") or {}).items()})
+            given.update({k: _input(v) for k, v in (step.get("with") or {}).items()})
             for inner in action["runs"]["steps"]:
                 self.step(inner, inputs=given)
         elif "run" in step:
@@ -101,10 +107,7 @@ class Runner:
             raise AssertionError(f"the runner does not know the step {step}")
 
     def shell(self, step: dict, inputs: dict[str, str]) -> None:
-        env = dict(self.env)
-        for line in self.github_env.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
-            env[key] = value
+        env = {**self.env, **self.env_file()}
         env["GITHUB_ENV"] = str(self.github_env)
         env["GITHUB_ACTION_PATH"] = str(REPO_ROOT)
         for key, value in (step.get("env") or {}).items():
@@ -156,6 +159,22 @@ def test_the_workflow_of_docs_ci_md_keeps_job_2_warm(
     assert "hello-pyo3" in rebuilt  # the project's own crate: a fresh checkout's sources
     assert rebuilt & PYO3_CRATES == set()
     assert len(list((jobs.checkout / "dist").glob("*.whl"))) == 1  # three builds, one name
+
+
+def _input(value: object) -> str:
+    """An action input as the runner hands it over: a string (YAML's `true` is "true")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def condition(text: str, inputs: dict[str, str]) -> bool:
+    """An `if:` of action.yml: comparisons of inputs with quoted strings, joined by `&&`."""
+    result = True
+    for part in text.split("&&"):
+        found = re.fullmatch(r"\s*inputs\.([\w-]+)\s*(==|!=)\s*'([^']*)'\s*", part)
+        assert found, f"the runner does not know the condition {text!r}"
+        name, op, value = found.groups()
+        result &= (inputs.get(name) == value) == (op == "==")
+    return result
 
 
 def rebuilt_since(target: Path, since: float) -> set[str]:

@@ -1,10 +1,11 @@
-"""`patcher env --ci` on its own: where it writes, what it refuses, what it keeps, and that
-verify accepts the copies only when they are the trees (the jobs themselves:
-tests/end_to_end/test_ci_jobs.py)."""
+"""`patcher env --ci` on its own: where it writes, what it refuses (each checked against a
+snapshot of the folders around), what it keeps, and what it hands the builds (the jobs
+themselves: tests/end_to_end/test_ci_jobs.py)."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -12,29 +13,43 @@ import pytest
 from helpers import change_vendored_tree, run_patcher, snapshot
 
 from patcher import trees
+from patcher.errors import ProjectError
 from patcher.project import ci, record
 
 
 def _checkout(tmp_path: Path, applied_template: Path) -> Path:
-    """A patched project alone in its runner folder, as CI checks it out."""
-    project = tmp_path / "runner" / "repo" / "repo"
+    """A patched project alone in its runner folder, as GitHub Actions checks it out, with the
+    runner's temporary folder beside (/home/runner/work/<repo>/<repo>, /home/runner/work/_temp)."""
+    project = tmp_path / "work" / "repo" / "repo"
     shutil.copytree(applied_template, project, symlinks=True)
+    (tmp_path / "work" / "_temp").mkdir()
     return project
 
 
+def _runner(project: Path) -> dict[str, str]:
+    return {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(project.parent.parent / "_temp")}
+
+
 def _copies(project: Path) -> list[Path]:
-    return sorted(p for p in (project.parent / ci.MIRROR_DIR).iterdir() if p.is_dir())
+    folder = project.parent.parent / "_temp" / ci.MIRROR_DIR
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name != ci.CACHE_HOME)
 
 
-def test_copies_beside_the_checkout_with_fixed_mtimes(
+def _lines(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def test_copies_in_the_runner_temp_with_fixed_mtimes(
     tmp_path: Path, applied_template: Path
 ) -> None:
     project = _checkout(tmp_path, applied_template)
-    before = snapshot(project)
-    result = run_patcher("env", "--ci", cwd=project)
+    before = snapshot(project.parent)
+    result = run_patcher("env", "--ci", cwd=project, env=_runner(project))
     assert result.returncode == 0, result.stderr
 
-    assert snapshot(project) == before  # nothing in the project, not an mtime
+    # nothing in or beside the checkout, not an mtime: no .cargo/config.toml anywhere
+    assert snapshot(project.parent) == before
+    assert not list(tmp_path.rglob(".cargo"))
     rec = record.load(project / record.FILE_NAME)
     assert rec is not None
     copies = _copies(project)
@@ -47,31 +62,52 @@ def test_copies_beside_the_checkout_with_fixed_mtimes(
         stamps = {int(p.stat().st_mtime) for p in copy.rglob("*") if p.is_file()}
         assert stamps == {ci.FIXED_MTIME, ci.FIXED_MTIME + 1}
         assert int((copy / "Cargo.toml").stat().st_mtime) == ci.FIXED_MTIME + 1
-    config = (project.parent / ".cargo" / "config.toml").read_text(encoding="utf-8")
-    assert config.startswith(ci.CONFIG_HEAD)
-    for copy in copies:
-        assert str(copy) in config  # absolute: this file is never committed
+    # the builds get the copies through maturin's PEP 517 arguments, as cargo --config values
+    args = shlex.split(_lines(result.stdout)[ci.ARGS_VAR])
+    assert args[0::2] == ["--config"] * len(copies)
+    assert {a.split(".")[2]: a.split("=", 1)[1].strip('"') for a in args[1::2]} == {
+        c.name.rsplit("-", 2)[0]: str(c) for c in copies
+    }
 
-    # the next job (or a second call) keeps what is right as it is
+    # the next call (a second project, a rerun with its own output in the environment) keeps
+    # the copies as they are and the user's own arguments, and names each crate once
     stamp = copies[0].stat().st_mtime_ns
-    again = run_patcher("env", "--ci", cwd=project)
+    env = {
+        **_runner(project),
+        ci.ARGS_VAR: "--auditwheel skip " + _lines(result.stdout)[ci.ARGS_VAR],
+    }
+    again = run_patcher("env", "--ci", cwd=project, env=env)
     assert again.returncode == 0, again.stderr
     assert copies[0].stat().st_mtime_ns == stamp
+    assert shlex.split(_lines(again.stdout)[ci.ARGS_VAR]) == ["--auditwheel", "skip", *args]
 
 
 def test_a_tree_changed_at_the_same_version_gets_a_new_copy(
     tmp_path: Path, applied_template: Path
 ) -> None:
     project = _checkout(tmp_path, applied_template)
-    assert run_patcher("env", "--ci", cwd=project).returncode == 0
+    assert run_patcher("env", "--ci", cwd=project, env=_runner(project)).returncode == 0
     old = {c.name for c in _copies(project)}
     change_vendored_tree(project)
-    result = run_patcher("env", "--ci", cwd=project)
+    result = run_patcher("env", "--ci", cwd=project, env=_runner(project))
     assert result.returncode == 0, result.stderr
-    new = {c.name for c in _copies(project)}
-    (gone,) = old - new
-    (added,) = new - old
-    assert gone.startswith("pyo3-ffi-0.28.3-") and added.startswith("pyo3-ffi-0.28.3-")
+    (added,) = {c.name for c in _copies(project)} - old
+    assert added.startswith("pyo3-ffi-0.28.3-")
+    assert added in _lines(result.stdout)[ci.ARGS_VAR]
+
+
+def test_a_tampered_copy_is_made_again(tmp_path: Path, applied_template: Path) -> None:
+    project = _checkout(tmp_path, applied_template)
+    assert run_patcher("env", "--ci", cwd=project, env=_runner(project)).returncode == 0
+    copy = next(c for c in _copies(project) if c.name.startswith("pyo3-ffi-"))
+    lib = copy / "src" / "lib.rs"
+    stat = lib.stat()
+    lib.write_text(lib.read_text("utf-8") + "// injected\n", encoding="utf-8")
+    os.utime(lib, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with its old mtime
+    tree = project / ".pyo3-patcher" / "pyo3-ffi-0.28.3"
+    assert not ci.is_accepted_copy(copy, tree)  # what verify asks of a copy cargo resolved to
+    assert run_patcher("env", "--ci", cwd=project, env=_runner(project)).returncode == 0
+    assert ci.is_accepted_copy(copy, tree)
 
 
 def test_a_tree_that_is_not_the_record_is_refused(tmp_path: Path, applied_template: Path) -> None:
@@ -79,55 +115,166 @@ def test_a_tree_that_is_not_the_record_is_refused(tmp_path: Path, applied_templa
     (project / ".pyo3-patcher" / "pyo3-ffi-0.28.3" / "src" / "lib.rs").write_text(
         "// injected\n", encoding="utf-8"
     )
-    result = run_patcher("env", "--ci", cwd=project)
+    before = snapshot(tmp_path)
+    result = run_patcher("env", "--ci", cwd=project, env=_runner(project))
     assert result.returncode == 3
     assert "patcher verify" in result.stderr
-    assert not (project.parent / ci.MIRROR_DIR).exists()
-    assert not (project.parent / ".cargo").exists()
+    assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("whose", ["config", "cargo-home"])
-def test_a_config_that_is_not_ours_is_refused(
-    tmp_path: Path, applied_template: Path, whose: str
+def _refusal_case(case: str, tmp_path: Path, project: Path) -> tuple[list[str], dict[str, str]]:
+    """The arguments and environment of one refused call."""
+    runner = _runner(project)
+    if case == "not-a-runner":
+        return [], {"GITHUB_ACTIONS": "", "RUNNER_TEMP": runner["RUNNER_TEMP"]}
+    if case == "no-runner-temp":
+        return [], {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": ""}
+    if case == "root":
+        return ["--ci-dir", "/"], {}
+    if case == "home":
+        rustup = os.environ.get("RUSTUP_HOME") or str(Path.home() / ".rustup")
+        return ["--ci-dir", str(tmp_path / "home")], {
+            "HOME": str(tmp_path / "home"),
+            "RUSTUP_HOME": rustup,  # rustup finds its toolchains under the real home
+        }
+    if case == "cargo-home":
+        return ["--ci-dir", str(tmp_path / "cargo" / "registry")], {
+            "CARGO_HOME": str(tmp_path / "cargo")
+        }
+    if case == "inside-checkout":
+        return ["--ci-dir", str(project / "ci")], {}
+    if case == "inside-checkout-no-git":  # the runner names its workspace; no .git to find
+        shutil.rmtree(project / ".git", ignore_errors=True)
+        return [], {**runner, "RUNNER_TEMP": str(project / "ci"), "GITHUB_WORKSPACE": str(project)}
+    if case == "inside-superproject":  # a submodule: the superproject's checkout holds it
+        (project.parent / ".git").mkdir()
+        return ["--ci-dir", str(project.parent / "ci")], {}
+    if case == "link":
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "work" / "link").symlink_to(tmp_path / "elsewhere")
+        return ["--ci-dir", str(tmp_path / "work" / "link")], {}
+    if case == "link-above":
+        (tmp_path / "elsewhere" / "ci").mkdir(parents=True)
+        (tmp_path / "work" / "link").symlink_to(tmp_path / "elsewhere")
+        return [], {**runner, "RUNNER_TEMP": str(tmp_path / "work" / "link" / "ci")}
+    raise AssertionError(case)
+
+
+REFUSALS = {
+    "not-a-runner": "not a CI runner",
+    "no-runner-temp": "RUNNER_TEMP is not",
+    "root": "the file system's root",
+    "home": "the home folder",
+    "cargo-home": "in the cargo home",
+    "inside-checkout": "inside the checkout",
+    "inside-checkout-no-git": "inside the checkout",
+    "inside-superproject": "inside the checkout",
+    "link": "is a symbolic link",
+    "link-above": "is a symbolic link",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_ci_mode_writes_only_into_a_runner_folder_outside_the_checkout(
+    tmp_path: Path, applied_template: Path, case: str
 ) -> None:
     project = _checkout(tmp_path, applied_template)
-    cargo_dir = project.parent / ".cargo"
-    cargo_dir.mkdir()
-    env = {}
-    if whose == "config":
-        (cargo_dir / "config.toml").write_text("[build]\njobs = 1\n", encoding="utf-8")
-    else:
-        env["CARGO_HOME"] = str(cargo_dir)  # the checkout's parent is the cargo home
-    before = snapshot(project.parent)
-    result = run_patcher("env", "--ci", cwd=project, env=env)
-    assert result.returncode == 3, result.stderr
-    assert "hint:" in result.stderr
-    assert snapshot(project.parent) == before
+    (project / ".git").mkdir(exist_ok=True)  # a checkout, as CI makes it
+    for folder in ("home", "cargo/registry", "work/repo/ci", "work/repo/repo/ci"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    args, env = _refusal_case(case, tmp_path, project)
+    before = snapshot(tmp_path)
+    result = run_patcher("env", "--ci", *args, cwd=project, env=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert REFUSALS[case] in result.stderr, result.stderr
+    assert "hint: " in result.stderr and "--ci-dir" in result.stderr
+    assert result.stdout == ""
+    assert snapshot(tmp_path) == before  # nothing written anywhere around
 
 
-def test_verify_accepts_a_copy_only_while_it_is_the_tree(
+def test_a_named_folder_off_github_is_accepted(tmp_path: Path, applied_template: Path) -> None:
+    project = _checkout(tmp_path, applied_template)
+    ci_dir = tmp_path / "work" / "_temp"
+    result = run_patcher(
+        "env", "--ci", "--ci-dir", ci_dir, cwd=project, env={"GITHUB_ACTIONS": "", "CI": ""}
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(ci_dir / ci.MIRROR_DIR) in _lines(result.stdout)[ci.ARGS_VAR]
+
+
+def test_end_of_job_hands_rust_cache_a_cargo_home_of_its_own(
     tmp_path: Path, applied_template: Path
 ) -> None:
     project = _checkout(tmp_path, applied_template)
-    assert run_patcher("env", "--ci", cwd=project).returncode == 0
-    ok = run_patcher("verify", cwd=project)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-
-    copy = next(c for c in _copies(project) if c.name.startswith("pyo3-ffi-"))
-    lib = copy / "src" / "lib.rs"
-    stat = lib.stat()
-    lib.write_text(lib.read_text("utf-8") + "// injected\n", encoding="utf-8")
-    os.utime(lib, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with its old mtime
-    tampered = run_patcher("verify", cwd=project)
-    assert tampered.returncode == 7
-    assert f"pyo3-ffi 0.28.3 from {copy}" in tampered.stdout
+    real = tmp_path / "cargo"
+    (real / "registry").mkdir(parents=True)
+    (real / "config.toml").write_text("[net]\nretry = 3\n", encoding="utf-8")
+    (real / "credentials.toml").write_text("[registry]\ntoken = 'x'\n", encoding="utf-8")
+    env = {**_runner(project), "CARGO_HOME": str(real)}
+    before = snapshot(real)
+    result = run_patcher("env", "--ci", "--end-of-job", cwd=project, env=env)
+    assert result.returncode == 0, result.stderr
+    home = Path(_lines(result.stdout)["CARGO_HOME"])
+    assert list(_lines(result.stdout)) == ["CARGO_HOME"]  # nothing a build would read
+    assert home.parent == tmp_path / "work" / "_temp" / ci.MIRROR_DIR
+    assert os.readlink(home / "registry") == str(real / "registry")
+    assert not (home / "credentials.toml").exists()  # rust-cache deletes it before saving
+    config = (home / "config.toml").read_text(encoding="utf-8")
+    assert "retry = 3" in config
+    for copy in _copies(project):
+        assert str(copy) in config
+    assert snapshot(real) == before
 
 
 def test_env_on_a_project_that_is_not_patched_says_so(tmp_path: Path) -> None:
     from helpers import copy_example
 
     project = copy_example(tmp_path)
-    result = run_patcher("env", "--ci", cwd=project)
+    result = run_patcher("env", "--ci", cwd=project, env={"GITHUB_ACTIONS": "true"})
     assert result.returncode == 0, result.stderr
     assert "not patched" in result.stderr
-    assert not (project.parent / ci.MIRROR_DIR).exists()
+    assert ci.ARGS_VAR not in result.stdout
+
+
+def test_what_an_earlier_ci_mode_wrote_beside_the_checkout_is_removed(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """The `[patch]` table the first design left in `<parent>/.cargo/config.toml` would patch
+    every later cargo run below `<parent>` on a runner that keeps its folders."""
+    project = _checkout(tmp_path, applied_template)
+    cargo_dir = project.parent / ".cargo"
+    cargo_dir.mkdir()
+    (cargo_dir / "config.toml").write_text(
+        "# Written by pyo3-patcher (`patcher env --ci`).\n[patch.crates-io]\n", encoding="utf-8"
+    )
+    old = project.parent / ".pyo3-patcher-ci"
+    old.mkdir()
+    (old / ".pyo3-patcher-ci-dir").write_text("", encoding="utf-8")
+    result = run_patcher("env", "--ci", cwd=project, env=_runner(project))
+    assert result.returncode == 0, result.stderr
+    assert not cargo_dir.exists() and not old.exists()
+    assert "an earlier patcher's CI mode wrote it" in result.stderr
+
+    cargo_dir.mkdir()  # a config of the user's own stays
+    (cargo_dir / "config.toml").write_text("[build]\njobs = 1\n", encoding="utf-8")
+    assert run_patcher("env", "--ci", cwd=project, env=_runner(project)).returncode == 0
+    assert (cargo_dir / "config.toml").read_text(encoding="utf-8") == "[build]\njobs = 1\n"
+
+
+def test_one_environment_cannot_name_two_sets_of_copies(tmp_path: Path) -> None:
+    first = ci.Mirror(tmp_path / ci.MIRROR_DIR, {"pyo3": tmp_path / ci.MIRROR_DIR / "pyo3-a"})
+    second = ci.Mirror(tmp_path / ci.MIRROR_DIR, {"pyo3": tmp_path / ci.MIRROR_DIR / "pyo3-b"})
+    exported = ci.environment(first, {})
+    assert ci.environment(first, exported) == exported  # the same copies: named once
+    with pytest.raises(ProjectError, match="other copies"):
+        ci.environment(second, exported)
+
+
+def test_env_without_ci_on_a_runner_warns(tmp_path: Path, applied_template: Path) -> None:
+    project = _checkout(tmp_path, applied_template)
+    before = snapshot(tmp_path)
+    result = run_patcher("env", cwd=project, env=_runner(project))
+    assert result.returncode == 0, result.stderr
+    assert "on a CI runner without --ci" in result.stderr
+    assert ci.ARGS_VAR not in result.stdout
+    assert snapshot(tmp_path) == before

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_patcher, snapshot
+from helpers import extension_project, run_patcher, snapshot
 
 from patcher import cargolog
 from patcher.cargolog import BuildLog, Cause, StaleUnit
@@ -36,20 +36,9 @@ pub unsafe extern "C" fn PyInit_ffi_probe() -> *mut PyObject {
 
 def ffi_project(where: Path, *, build_rs: str | None = None, patched: bool = False) -> Path:
     """A one-crate extension on pyo3-ffi alone (the quickest pyo3 build), no Cargo.lock."""
-    project = where / "ffi-probe"
-    (project / "src").mkdir(parents=True)
-    (project / "Cargo.toml").write_text(
-        '[package]\nname = "ffi-probe"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        '[lib]\nname = "ffi_probe"\ncrate-type = ["cdylib"]\n\n'
-        '[dependencies]\npyo3-ffi = "=0.28.3"\n',
-        encoding="utf-8",
+    project = extension_project(
+        where, "ffi-probe", 'pyo3-ffi = "=0.28.3"', LIB_RS, 'version = "0.1.0"'
     )
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["maturin>=1.9,<2"]\nbuild-backend = "maturin"\n\n'
-        '[project]\nname = "ffi-probe"\nversion = "0.1.0"\n',
-        encoding="utf-8",
-    )
-    (project / "src" / "lib.rs").write_text(LIB_RS, encoding="utf-8")
     if build_rs is not None:
         (project / "build.rs").write_text(build_rs, encoding="utf-8")
     if patched:
@@ -259,7 +248,7 @@ def test_a_warm_diagnosis_as_json_has_stable_keys() -> None:
     found = _diagnosis((), patched=False).as_json()
     assert list(found) == [
         "schema", "project", "frontend", "patched", "maturin", "target_dir", "ci", "builds", "warm",
-        "crates", "summary", "verdict", "advice",
+        "crates", "summary", "verdict", "advice", "nothing_to_gain",
     ]  # fmt: skip
     assert found["warm"] is True
 
@@ -274,3 +263,13 @@ def test_bad_input_is_refused_before_any_build(tmp_path: Path) -> None:
     result = run_patcher("doctor", "--project", tmp_path / "nowhere")
     assert result.returncode == 3
     assert snapshot(project) == before
+
+
+def test_doctor_says_where_the_patch_can_gain_nothing() -> None:
+    """The reasons apply refuses for (gains.nothing_to_gain) come first in doctor's advice."""
+    plan = doctor.Plan(Path("/p"), Path("/p"), "pip", False, None, None, {})
+    why = "it builds stable-ABI wheels (abi3) with pyo3 >= 0.29 and maturin 1.16.0: ..."
+    diagnosis = doctor.Diagnosis(plan, (10.0, 0.5), (), nothing_to_gain=(why,))
+    assert diagnosis.advice()[0] == f"the patch can gain nothing here: {why}"
+    assert diagnosis.as_json()["nothing_to_gain"] == [why]
+    assert f"  - the patch can gain nothing here: {why}" in diagnosis.render()

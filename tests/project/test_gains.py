@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import copy_example, run_patcher
+import pytest
+from helpers import apply_refused_then_forced, copy_example, maturin_new_project, run_patcher
+
+from patcher.project import gains
 
 
 def _apply(project: Path) -> str:
@@ -14,14 +17,16 @@ def _apply(project: Path) -> str:
     return result.stdout
 
 
+def _replace(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text("utf-8").replace(old, new), encoding="utf-8")
+
+
 def test_an_abi3_build_is_said_to_gain_nothing(tmp_path: Path) -> None:
     project = copy_example(tmp_path)
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text("utf-8").replace(
-            '"pyo3/extension-module"', '"pyo3/extension-module", "pyo3/abi3-py39"'
-        ),
-        encoding="utf-8",
+    _replace(
+        project / "pyproject.toml",
+        '"pyo3/extension-module"',
+        '"pyo3/extension-module", "pyo3/abi3-py39"',
     )
     said = _apply(project)
     assert "note: this project builds stable-ABI wheels (pyo3/abi3-py39)" in said
@@ -44,3 +49,69 @@ def test_a_build_script_that_watches_the_venv_is_named(tmp_path: Path) -> None:
 def test_a_plain_project_gets_no_such_note(tmp_path: Path) -> None:
     said = _apply(copy_example(tmp_path))
     assert "note:" not in said
+
+
+def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: Path) -> None:
+    """A stable-ABI project on pyo3 0.29 built by maturin >= 1.14: maturin hands pyo3 a config
+    file, so its isolated builds are warm already; apply says so and changes nothing, and
+    patches only with --force."""
+    project = maturin_new_project(tmp_path)
+    _replace(
+        project / "Cargo.toml",
+        'pyo3 = "=0.29.3"',
+        'pyo3 = { version = "=0.29.3", features = ["abi3-py39"] }',
+    )
+    refused, forced = apply_refused_then_forced(project)
+    assert "the patch can gain nothing" in refused
+    assert "it builds stable-ABI wheels (abi3, " in refused
+    assert "with pyo3 >= 0.29 and maturin 1." in refused
+    assert "--force: patched although it builds stable-ABI wheels" in forced
+
+
+@pytest.mark.parametrize(
+    ("config", "found"),
+    [
+        ('[source.crates-io]\nreplace-with = "v"\n[source.v]\ndirectory = "include/cargo"\n', True),
+        # a chain of replacements, as `cargo vendor` prints for several sources
+        (
+            '[source.crates-io]\nreplace-with = "a"\n[source.a]\nreplace-with = "b"\n'
+            '[source.b]\ndirectory = "vendor"\n',
+            True,
+        ),
+        ('[source.crates-io]\nreplace-with = "v"\n[source.v]\ndirectory = "../elsewhere"\n', False),
+        (
+            '[source.crates-io]\nreplace-with = "m"\n[source.m]\nregistry = "https://x.invalid"\n',
+            False,
+        ),
+        ("[build]\njobs = 1\n", False),
+    ],
+)
+def test_a_vendored_source_replacement_inside_the_workspace_gains_nothing(
+    tmp_path: Path, config: str, found: bool
+) -> None:
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config.toml").write_text(config, encoding="utf-8")
+    reasons = gains.nothing_to_gain(
+        workspace_root=tmp_path, maturin_features=(), metadata={}, maturin="1.16.0"
+    )
+    assert bool(reasons) == found
+    if found:
+        assert "source replacement inside the workspace" in reasons[0]
+
+
+def test_abi3_gains_nothing_only_from_pyo3_029_and_maturin_114() -> None:
+    def metadata(version: str) -> dict[str, object]:
+        pkg = {"id": "p", "name": "pyo3", "version": version}
+        return {"packages": [pkg], "resolve": {"nodes": [{"id": "p", "features": ["abi3"]}]}}
+
+    def reasons(version: str, maturin: str) -> list[str]:
+        return gains.nothing_to_gain(
+            workspace_root=Path("/nonexistent"),
+            maturin_features=(),
+            metadata=metadata(version),
+            maturin=maturin,
+        )
+
+    assert reasons("0.29.3", "1.14.0+pyo3patcher.backend.v2")
+    assert not reasons("0.28.3", "1.16.0")  # pyo3 itself still reads the interpreter
+    assert not reasons("0.29.3", "1.13.1")  # maturin writes no config file for abi3 yet

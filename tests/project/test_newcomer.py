@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from helpers import copy_example, git, run_patcher, snapshot
+from helpers import apply_refused_then_forced, copy_example, git, run_patcher, snapshot
 
 from patcher import cli, demo
 
@@ -153,16 +153,11 @@ def test_apply_refuses_to_discard_edits_in_vendored_trees_without_force(
     edited = project / ".pyo3-patcher" / "pyo3-ffi-0.28.3" / "src" / "lib.rs"
     with edited.open("a", encoding="utf-8") as f:
         f.write("// my fix\n")
-    before = snapshot(project)
-    refused = run_patcher("apply", "--project", project)
-    assert refused.returncode == 3, refused.stderr
-    assert "1 vendored files were edited" in refused.stderr
-    assert ".pyo3-patcher/pyo3-ffi-0.28.3/src/lib.rs" in refused.stderr
-    assert "patcher apply --force" in refused.stderr
-    assert snapshot(project) == before
-    forced = run_patcher("apply", "--force", "--project", project)
-    assert forced.returncode == 0, forced.stderr
-    assert "your edits of 1 vendored files are replaced" in forced.stdout
+    refused, forced = apply_refused_then_forced(project)
+    assert "1 vendored files were edited" in refused
+    assert ".pyo3-patcher/pyo3-ffi-0.28.3/src/lib.rs" in refused
+    assert "patcher apply --force" in refused
+    assert "your edits of 1 vendored files are replaced" in forced
     original = applied_template / ".pyo3-patcher" / "pyo3-ffi-0.28.3" / "src" / "lib.rs"
     assert edited.read_bytes() == original.read_bytes()
 
