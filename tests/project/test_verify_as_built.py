@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, run_patcher, snapshot
+from helpers import BASE_PYTHON, env_lines, run_patcher, snapshot
 
 VERSION = "0.28.3"
 CRATE = "pyo3-build-config"
@@ -295,23 +295,35 @@ def test_a_vendored_tree_holds_the_pinned_regular_files_only(
 def test_state_outside_the_checkout_cannot_make_verify_pass(
     tmp_path: Path, applied_template: Path
 ) -> None:
-    """A CI config left by an earlier job (ours, naming identical copies) makes the build
-    compile those copies: verify says so, and it still fails a manifest without our [patch]
-    (a fresh runner would build crates.io's pyo3). A config above the checkout that points a
-    crate at other code fails, and is named."""
+    """CI mode's MATURIN_PEP517_ARGS (naming identical copies in the runner's folder) makes
+    the build compile those copies: verify says so, and it still fails a manifest without our
+    [patch] (a build without those variables would build crates.io's pyo3). A config above the
+    checkout that points a crate at other code fails, and is named."""
     runner = tmp_path / "runner"
     project = _copy(applied_template, runner)
-    assert run_patcher("env", "--ci", "--project", project).returncode == 0
-    code, failed, notes = _verify(project)
+    (tmp_path / "runner-temp").mkdir()
+    on_runner = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(tmp_path / "runner-temp")}
+    handed = run_patcher("env", "--ci", "--project", project, env=on_runner)
+    assert handed.returncode == 0, handed.stderr
+    job = {**on_runner, **env_lines(handed.stdout)}
+    code, failed, notes = _verify(project, env=job)
     assert code == 0, failed
     assert any("copies `patcher env --ci` made" in note for note in notes), notes
+    # the same copies named by a hand-written --config, outside CI mode's printed values'
+    # shape, are not ours
+    copies = tmp_path / "runner-temp" / "pyo3-patcher-ci"
+    mimic = tmp_path / "elsewhere"
+    shutil.copytree(copies, mimic, symlinks=True)
+    args = job["MATURIN_PEP517_ARGS"].replace(str(copies), str(mimic))
+    code, failed, _ = _verify(project, env={**job, "MATURIN_PEP517_ARGS": args})
+    assert code == 7, failed
 
     # the next commit drops the [patch] table and Cargo.lock's path entries
     pristine = Path(__file__).resolve().parents[2] / "examples" / "hello-pyo3"
     for name in ("Cargo.toml", "Cargo.lock"):
         shutil.copyfile(pristine / name, project / name)
     before = snapshot(project)
-    code, failed, _ = _verify(project)
+    code, failed, _ = _verify(project, env=job)
     assert code == 7 and "pyo3-build-config missing" in failed, failed
     assert snapshot(project) == before
 
