@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PYTHON, env_lines, run_patcher, snapshot
+from helpers import BASE_PYTHON, env_lines, run_patcher, snapshot, url_path
 
 VERSION = "0.28.3"
 CRATE = "pyo3-build-config"
@@ -139,7 +139,7 @@ def library_preloaded_through_cargo_env(project: Path, marker: Path) -> str:
 
 def maturin_from_a_url(project: Path, marker: Path) -> str:
     """A backend wheel of the checkout's: it leaves the marker and stops the build."""
-    (ours,) = Path(os.environ["UV_FIND_LINKS"]).glob("maturin-*.whl")
+    (ours,) = url_path(os.environ["UV_FIND_LINKS"]).glob("maturin-*.whl")
     wheel = project / "wheels" / ours.name  # the version the constraint asks for
     wheel.parent.mkdir()
     version = ours.name.split("-")[1]
