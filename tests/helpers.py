@@ -106,6 +106,16 @@ def env_lines(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
+def rebuilt_since(target: Path, since: float) -> set[str]:
+    """The packages cargo fingerprinted anew in `target` after `since` (where a frontend hides
+    cargo's output, or its own log lines cut cargo's)."""
+    found = set()
+    for fingerprint in target.glob("*/.fingerprint/*"):
+        if any(f.stat().st_mtime > since for f in fingerprint.iterdir()):
+            found.add(fingerprint.name.rsplit("-", 1)[0])
+    return found
+
+
 def compiled_pyo3(log: str) -> set[str]:
     """The pyo3 crates a build's log says cargo compiled."""
     import re

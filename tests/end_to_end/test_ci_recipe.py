@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import BASE_PYTHON, REPO_ROOT, copy_example, run_patcher
+from helpers import BASE_PYTHON, REPO_ROOT, copy_example, rebuilt_since, run_patcher
 
 from patcher import cicache
 
@@ -175,12 +175,3 @@ def condition(text: str, inputs: dict[str, str]) -> bool:
         name, op, value = found.groups()
         result &= (inputs.get(name) == value) == (op == "==")
     return result
-
-
-def rebuilt_since(target: Path, since: float) -> set[str]:
-    """The packages cargo fingerprinted anew after `since` (pip hides cargo's output)."""
-    found = set()
-    for fingerprint in target.glob("*/.fingerprint/*"):
-        if any(f.stat().st_mtime > since for f in fingerprint.iterdir()):
-            found.add(fingerprint.name.rsplit("-", 1)[0])
-    return found
