@@ -66,6 +66,8 @@ _HEAVY = (
     "test_isolated_builds.py",
     "test_hostile_base.py",
     "test_ci_recipe.py",
+    "test_sdist_builds.py",
+    "test_crash_recovery.py",
 )
 # The tests that build maturin from source share cargo's target dir for it in the session
 # cache: one worker runs them one after the other (the first builds, the next reuses), where
