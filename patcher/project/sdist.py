@@ -39,7 +39,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 
 from patcher.errors import ProjectError
-from patcher.project import textfile
+from patcher.project import pep517, textfile
 from patcher.project.discovery import Project
 from patcher.project.record import SDIST_INCLUDES
 
@@ -62,7 +62,7 @@ def is_maturin_project(project: Project) -> bool:
     if project.pyproject is None:
         return False
     backend = textfile.read_toml(project.pyproject).unwrap().get("build-system", {})
-    return isinstance(backend, dict) and backend.get("build-backend") == "maturin"
+    return isinstance(backend, dict) and backend.get("build-backend") == pep517.BACKEND
 
 
 def pattern(project: Project, vendor_dir: str) -> str | None:

@@ -17,6 +17,7 @@ fails, saying so and how to warm the cache.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,12 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         checks += _locked_release(inputs, rec)
         checks.append(_maturin(project, rec))
         checks.append(_backend(project))
-        tree_checks, notes = _trees(project, rec, offline=offline)
+        vendored = _vendored_files(project, rec)  # hashed once, for every check below
+        tree_checks, notes = _trees(project, rec, vendored, offline=offline)
         checks += tree_checks
         checks.append(_git_rules(project, rec))
         if sdist.is_maturin_project(project) and project.config.sdist:
-            checks.append(_sdist(project, rec))
+            checks.append(_sdist(project, rec, vendored))
         checks.append(_patch_entries(inputs, rec))
         built, built_notes = _as_built(project, inputs, rec, offline=offline)
         checks.append(built)
@@ -117,14 +119,19 @@ def _git_rules(project: Project, rec: Record) -> Check:
     )
 
 
-def _sdist(project: Project, rec: Record) -> Check:
+def _vendored_files(project: Project, rec: Record) -> dict[str, dict[str, str]]:
+    """Per crate, the vendored tree's files and their sha256 (a missing tree: none)."""
+    found = {}
+    for crate in rec.crates:
+        tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
+        if tree.is_dir():
+            found[crate] = trees.file_digests(tree)
+    return found
+
+
+def _sdist(project: Project, rec: Record, vendored: Mapping[str, Mapping[str, str]]) -> Check:
     """The sdist would carry every vendored file (a static check of pyproject.toml)."""
-    files = [
-        f"{rec.tree_rel(crate)}/{name}"
-        for crate in rec.crates
-        if (project.workspace_root / rec.tree_rel(crate)).is_dir()
-        for name in trees.file_digests(project.workspace_root / rec.tree_rel(crate))
-    ]
+    files = [f"{rec.tree_rel(crate)}/{name}" for crate, names in vendored.items() for name in names]
     problems = sdist.problems(project, rec.vendor_dir, files)
     return Check("sdist carries the vendored trees", not problems, "; ".join(problems))
 
@@ -232,7 +239,13 @@ def _expected(
     return None, "; ".join(said)
 
 
-def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check], list[str]]:
+def _trees(
+    project: Project,
+    rec: Record,
+    vendored: Mapping[str, dict[str, str]],
+    *,
+    offline: bool,
+) -> tuple[list[Check], list[str]]:
     release, why = _expected(project, rec, offline=offline)
     if release is None:
         return [
@@ -246,11 +259,11 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
     checks = []
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
-        if not tree.is_dir():
+        if crate not in vendored:
             checks.append(Check(f"tree {crate}", False, f"{rec.tree_rel(crate)} is missing"))
             continue
         expected = release.files[crate]
-        diff = trees.diff_digests(expected, trees.file_digests(tree))
+        diff = trees.diff_digests(expected, vendored[crate])
         named = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.items() if v)
         named = "; ".join(filter(None, [named, _strays(tree, expected)]))
         recorded = trees.tree_digest(expected) == rec.digests[crate]
@@ -266,7 +279,7 @@ def _trees(project: Project, rec: Record, *, offline: bool) -> tuple[list[Check]
                 )
             )
         checks.append(Check(f"tree {crate}", not named, named))
-    reformatted = _reformatted(project, rec, release)
+    reformatted = _reformatted(project, rec, release, vendored)
     return checks + ([reformatted] if reformatted else []), []
 
 
@@ -277,17 +290,20 @@ def formatters(project: Project, *, offline: bool = False) -> Check | None:
     release = None if rec is None else _expected(project, rec, offline=offline)[0]
     if rec is None or release is None:
         return None
-    return _reformatted(project, rec, release)
+    return _reformatted(project, rec, release, _vendored_files(project, rec))
 
 
-def _reformatted(project: Project, rec: Record, release: vendor.VendoredRelease) -> Check | None:
+def _reformatted(
+    project: Project,
+    rec: Record,
+    release: vendor.VendoredRelease,
+    vendored: Mapping[str, dict[str, str]],
+) -> Check | None:
     """Vendored files that differ from ours only in whitespace: a formatter rewrote them."""
     files = []
-    for crate in rec.crates:
+    for crate, actual in vendored.items():
         tree = project.workspace_root / rec.tree_rel(crate)
-        if not tree.is_dir():
-            continue
-        diff = trees.diff_digests(release.files[crate], trees.file_digests(tree))
+        diff = trees.diff_digests(release.files[crate], actual)
         files += [
             f"{rec.tree_rel(crate)}/{name}"
             for name in diff["changed"]
