@@ -42,6 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("CARGO_PROFILE_DEV_DEBUG", "0")
     for name in ("PYO3_PYTHON", "PYO3_BASE_PYTHON", "VIRTUAL_ENV", "PYO3_CONFIG_FILE"):
         os.environ.pop(name, None)
+    # The suite may itself run on a GitHub Actions runner, where `patcher env` is CI mode by
+    # default: tests that play a runner set these themselves
+    for name in ("GITHUB_ACTIONS", "RUNNER_TEMP", "GITHUB_WORKSPACE", "GITHUB_ENV"):
+        os.environ.pop(name, None)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: no error without it

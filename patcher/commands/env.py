@@ -31,11 +31,13 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--ci",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="CI mode: copy the vendored trees, with fixed mtimes, into a folder the CI runner "
         "owns outside the checkout ($RUNNER_TEMP/pyo3-patcher-ci/ on GitHub Actions) and point "
         "the project's maturin builds at them (MATURIN_PEP517_ARGS), so a restored target/ "
-        "stays warm; nothing that other cargo builds read changes. See docs/ci.md",
+        "stays warm; nothing that other cargo builds read changes. On by default on a GitHub "
+        "Actions runner (--no-ci: build from the trees in the checkout). See docs/ci.md",
     )
     parser.add_argument(
         "--ci-dir",
@@ -54,7 +56,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.ci_dir is not None or args.end_of_job) and not args.ci:
+    on_runner = os.environ.get("GITHUB_ACTIONS") == "true"
+    # measured (bench/RESULTS.md, env-no-ci): in-checkout trees on a runner make job 2 slower
+    # than no patch, so a runner gets CI mode unless --no-ci asks for the checkout's trees
+    ci_mode = args.ci if args.ci is not None else on_runner
+    if (args.ci_dir is not None or args.end_of_job) and not ci_mode:
         raise UsageError(
             "--ci-dir and --end-of-job are for CI mode", hint="add --ci, or leave them out"
         )
@@ -71,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
             )
             if args.end_of_job:
                 return 0  # no copies for rust-cache to keep
-        elif not args.ci and os.environ.get("GITHUB_ACTIONS") == "true":
-            # measured: job 2 slower than without the patch (bench/RESULTS.md, env-no-ci)
+        elif not ci_mode and on_runner:
             ui.warn(
-                "on a CI runner without --ci: a fresh checkout gives the vendored trees new "
+                "on a CI runner with --no-ci: a fresh checkout gives the vendored trees new "
                 "mtimes, so every pyo3 crate recompiles in every job, slower than unpatched; "
-                "use `patcher env --ci` and its end-of-job step (docs/ci.md)"
+                "leave out --no-ci, and add the end-of-job step (docs/ci.md)"
             )
-        elif args.ci:
+        elif ci_mode:
+            if args.ci is None:
+                ui.say("on a GitHub Actions runner: CI mode, as with --ci (docs/ci.md)")
             mirror = ci.materialize(project, rec, explicit=args.ci_dir)
             if args.end_of_job:
                 # the builds are over: only what rust-cache's post step reads

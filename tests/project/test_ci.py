@@ -270,11 +270,20 @@ def test_one_environment_cannot_name_two_sets_of_copies(tmp_path: Path) -> None:
         ci.environment(second, exported)
 
 
-def test_env_without_ci_on_a_runner_warns(tmp_path: Path, applied_template: Path) -> None:
+def test_env_on_a_runner_is_ci_mode_unless_no_ci(tmp_path: Path, applied_template: Path) -> None:
+    """In-checkout trees on a runner make job 2 slower than no patch (bench/RESULTS.md,
+    env-no-ci): plain `patcher env` there is CI mode; --no-ci builds from the checkout, warned."""
     project = _checkout(tmp_path, applied_template)
     before = snapshot(tmp_path)
-    result = run_patcher("env", cwd=project, env=_runner(project))
+    result = run_patcher("env", "--no-ci", cwd=project, env=_runner(project))
     assert result.returncode == 0, result.stderr
-    assert "on a CI runner without --ci" in result.stderr
+    assert "on a CI runner with --no-ci" in result.stderr
     assert ci.ARGS_VAR not in result.stdout
     assert snapshot(tmp_path) == before
+    plain = run_patcher("env", cwd=project, env=_runner(project))
+    assert plain.returncode == 0, plain.stderr
+    assert "CI mode, as with --ci" in plain.stderr
+    assert ci.ARGS_VAR in plain.stdout
+    end = run_patcher("env", "--end-of-job", cwd=project, env=_runner(project))
+    assert end.returncode == 0, end.stderr
+    assert "CARGO_HOME=" in end.stdout
