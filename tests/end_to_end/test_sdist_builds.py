@@ -1,10 +1,12 @@
 """A patched project still publishes: in a git checkout, `cargo package --list` runs, `uv build`
-and `python -m build` make an sdist that carries the vendored trees, a wheel built from that
-sdist compiles the patched pyo3 and imports, and `remove` gives pyproject.toml back byte for
-byte. Each project shape we support, as maintainers lay them out."""
+and `python -m build` make an sdist that carries the vendored trees, cargo resolves pyo3 to the
+trees in the unpacked sdist, and `remove` gives pyproject.toml back byte for byte: each project
+shape we support, as maintainers lay them out. A wheel built from the sdist compiles the patched
+pyo3 and imports: the workspace layout's (the build is the same for every layout)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -111,6 +113,9 @@ LAYOUTS: dict[str, Callable[[Path], tuple[Path, str, Path]]] = {
     "workspace, manifest-path, python-source, no Cargo.lock": _workspace,
     "crate in a subfolder": _subfolder,
 }
+# the one layout whose sdist is also built into a wheel and imported (about 25 s each); the
+# others show that cargo resolves pyo3 to the sdist's trees
+WHEEL_LAYOUT = "workspace, manifest-path, python-source, no Cargo.lock"
 
 
 def _run(cmd: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -188,11 +193,33 @@ def test_sdist_and_a_wheel_from_it(tmp_path: Path, layout: str, example_deps_tar
         rel = path.relative_to(clone).as_posix()
         assert carried.get(rel) == path.read_bytes(), rel
 
-    # a wheel from the unpacked sdist, with pyo3's dependencies already compiled
     unpacked = tmp_path / "unpacked"
     with tarfile.open(uv_sdist) as tar:
         tar.extractall(unpacked, filter="data")
     (source,) = unpacked.iterdir()
+    # cargo resolves every pyo3 crate to the sdist's own trees (what failed to load before)
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--offline"],
+        cwd=source / workspace_root.relative_to(project),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert metadata.returncode == 0, metadata.stderr
+    resolved = {
+        p["name"]: Path(p["manifest_path"])
+        for p in json.loads(metadata.stdout)["packages"]
+        if p["name"] in PYO3_CRATES
+    }
+    assert set(resolved) == set(PYO3_CRATES)
+    inside = {n: m.relative_to(source).parts for n, m in resolved.items() if source in m.parents}
+    assert all(".pyo3-patcher" in parts for parts in inside.values()), resolved
+    assert set(inside) == set(PYO3_CRATES), resolved
+    if layout != WHEEL_LAYOUT:  # the build itself, once: the layout with the most parts
+        _removed_gives_back(project, workspace_root, before)
+        return
+
+    # a wheel from the unpacked sdist, with pyo3's dependencies already compiled
     target = tmp_path / "target-holder"
     copy_target(example_deps_target, target)
     log = _run(
@@ -207,7 +234,10 @@ def test_sdist_and_a_wheel_from_it(tmp_path: Path, layout: str, example_deps_tar
     _run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], cwd=tmp_path)
     answer = _run([python, "-c", f"import {module}; print({module}.answer())"], cwd=tmp_path)
     assert answer.strip() == "42"
+    _removed_gives_back(project, workspace_root, before)
 
+
+def _removed_gives_back(project: Path, workspace_root: Path, before: dict[str, bytes]) -> None:
     removed = run_patcher("remove", "--project", project)
     assert removed.returncode == 0, removed.stderr
     after = bytes_of(snapshot(project, skip=(".git",)))
