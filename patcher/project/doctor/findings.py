@@ -60,7 +60,14 @@ class Diagnosis:
 
     @property
     def warm(self) -> bool:
+        """Job 2 of the simulation recompiled no crate."""
         return not self.findings
+
+    @property
+    def judged(self) -> bool:
+        """The simulated jobs are a setup the workflows run (or no workflow says otherwise):
+        only then is "warm" said of the project's CI."""
+        return self.plan.simulate and self.plan.matches_ci
 
     def count(self, category: str) -> int:
         return sum(1 for f in self.findings if f.category == category)
@@ -76,6 +83,16 @@ class Diagnosis:
         return "`patcher verify`" if self.plan.ci_mode else "`patcher env --ci` in CI"
 
     def verdict(self) -> str:
+        plan = self.plan
+        if not plan.simulate:
+            return f"nothing simulated: {plan.cache_why}"
+        if not plan.matches_ci:
+            found = (
+                "job 2 recompiled no crate"
+                if self.warm
+                else f"job 2 recompiled {len(self.findings)} crates (see below)"
+            )
+            return f"not what your CI runs (see builds): {found}"
         if self.warm:
             return "the second build is warm: cargo recompiled no crate" + (
                 " but the project's own" if self.checkout else ""
@@ -93,6 +110,13 @@ class Diagnosis:
 
     def advice(self) -> list[str]:
         found = [f"the patch can gain nothing here: {why}" for why in self.nothing_to_gain]
+        in_ci = self.plan.workflows.gains_nothing()
+        if in_ci is not None:
+            found.insert(
+                0,
+                f"the patch can gain nothing in this CI: {in_ci}; keep it only for isolated "
+                "builds elsewhere (tox, nox, pip on your machine)",
+            )
         found += [f.advice for f in self.findings if f.advice]
         if self.count("patcher"):
             saved = self.seconds("patcher")
@@ -117,14 +141,15 @@ class Diagnosis:
             "maturin": plan.maturin,
             "target_dir": None if plan.target_dir is None else str(plan.target_dir),
             "ci": {
-                "cache": None if plan.target_dir is not None else plan.cache,
+                "cache": None if plan.target_dir is not None or not plan.simulate else plan.cache,
                 "ci_mode": plan.ci_mode,
                 "ci_mode_why": plan.ci_mode_why,
                 "dropped_by_cache": list(self.dropped),
                 "own_crates_of_the_checkout": list(self.checkout),
             },
-            "builds": [{"seconds": round(s, 2)} for s in self.build_seconds],
-            "warm": self.warm,
+            "builds": [{"seconds": round(s, 2)} for s in self.build_seconds if plan.simulate],
+            # None: no job of the workflows runs the simulated setup, so nothing is said of it
+            "warm": self.warm if self.judged else None,
             "crates": [f.as_json() for f in self.findings],
             "summary": {
                 "recompiled": len(self.findings),
@@ -137,6 +162,12 @@ class Diagnosis:
             "verdict": self.verdict(),
             "advice": self.advice(),
             "nothing_to_gain": list(self.nothing_to_gain),  # added last: earlier keys keep order
+            "workflows": {
+                **plan.workflows.as_json(),
+                "simulated": plan.simulate,
+                "matches_ci": plan.matches_ci,
+                "cache_why": plan.cache_why,
+            },
         }
 
     def render(self) -> str:
@@ -154,13 +185,17 @@ class Diagnosis:
         if plan.patched:
             mode = f"; {CI_ENV} " + ("in each job" if plan.ci_mode else "not run")
             mode += f" ({plan.ci_mode_why})" if plan.ci_mode_why else ""
-        lines = [
-            f"project: {plan.project} ({state})",
-            f"builds: two CI jobs with {plan.frontend}, each a fresh checkout at one path and a "
-            f"fresh build environment, {target}{mode}: "
-            f"job 1 {first:.1f} s, job 2 {second:.1f} s",
-            "",
-        ]
+        lines = [f"project: {plan.project} ({state})", *self._workflow_lines()]
+        if plan.simulate:
+            why = f" ({plan.cache_why})" if plan.cache_why and plan.target_dir is None else ""
+            lines.append(
+                f"builds: two CI jobs with {plan.frontend}, each a fresh checkout at one path and "
+                f"a fresh build environment, {target}{why}{mode}: "
+                f"job 1 {first:.1f} s, job 2 {second:.1f} s"
+            )
+        else:
+            lines.append("builds: none")
+        lines.append("")
         if self.findings:
             rows = [("crate", "cause", "fixed by patcher", "seconds")]
             for f in self.findings:
@@ -180,3 +215,18 @@ class Diagnosis:
         for item in self.advice():
             lines.append(f"  - {item}")
         return "\n".join(lines) + "\n"
+
+    def _workflow_lines(self) -> list[str]:
+        """What doctor read of the workflows: each job's setups and what the patch does there."""
+        found = self.plan.workflows
+        lines = []
+        for job in found.jobs:
+            lines.append(f"  {job.where()}: {', '.join(job.setups)}")
+            lines += [f"    - {note}" for note in job.notes()]
+        lines += [f"  not read: {problem}" for problem in found.problems]
+        lines += [
+            f"  {name}: present, not read (doctor never imports or runs it)" for name in found.tools
+        ]
+        if not lines:
+            return []
+        return ["workflows:", *lines]

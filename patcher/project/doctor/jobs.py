@@ -43,6 +43,8 @@ _NOT_COPIED = (
 
 def run(p: Plan) -> Diagnosis:
     """Two CI jobs; read cargo's log of job 2 and judge every recompiled crate."""
+    if not p.simulate:  # no CI job runs an isolated build: nothing to judge
+        return Diagnosis(p, (0.0, 0.0), ())
     with tempfile.TemporaryDirectory(prefix="patcher-doctor-") as tmp:
         work = Path(tmp).resolve()  # CI mode refuses a folder reached through a link (macOS /var)
         jobs = cicache.Jobs(work, p.workspace_root.name)

@@ -1,27 +1,29 @@
 """What doctor will build, and how (`patcher doctor`'s plan): the frontend, the CI cache that
-carries target/ from job 1 to job 2, whether the jobs run `patcher env --ci`, and the patched
-maturin a patched project's builds get. Refuses, before any build, what cannot be judged."""
+carries target/ from job 1 to job 2 and whether the jobs run `patcher env --ci` (both as the
+repository's workflows do, workflows.py), and the patched maturin a patched project's builds
+get. Refuses, before any build, what cannot be judged."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from patcher import cicache
 from patcher.errors import PatcherError, ProjectError, UsageError
 from patcher.project import builds, ci, record, resolve, verify
-from patcher.project.discovery import Project, opened
+from patcher.project.discovery import opened
+from patcher.project.doctor import workflows
+from patcher.project.doctor.workflows import Workflows
 
 FRONTEND_CHOICES = ("pip", "uv", "build")
 CI_MODES = ("auto", "on", "off")
 # "none": both builds in one checkout, its target/ kept in place: a developer's machine
 ONE_CHECKOUT = "none"
-CACHE_CHOICES = (*cicache.CACHES, ONE_CHECKOUT)
-# a workflow line that runs `patcher env`, and whether it asks for CI mode
-_ENV_STEP = re.compile(r"patcher\s+env\b[^\n]*")
-_OUR_ACTION = re.compile(r"uses:\s*\S*pyo3-patcher@")
+# "auto": as the workflows cache target/ (rust-cache, else tar; docs/ci.md's recipe if none)
+AUTO = "auto"
+CACHE_CHOICES = (AUTO, *cicache.CACHES, ONE_CHECKOUT)
+RECIPE = "as docs/ci.md's recipe does"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +40,10 @@ class Plan:
     ci_mode_why: str = ""
     maturin_features: tuple[str, ...] = ()  # [tool.maturin] features
     maturin_built: str = ""  # the maturin its isolated builds get, patched or not
+    cache_why: str = ""  # why this cache, or why nothing is simulated
+    simulate: bool = True  # False: no workflow job runs a build doctor could simulate
+    matches_ci: bool = True  # the simulated jobs are a setup the workflows run (or none known)
+    workflows: Workflows = dataclasses.field(default_factory=Workflows)  # what doctor read
 
 
 def plan(
@@ -45,7 +51,7 @@ def plan(
     frontend: str,
     target_dir: Path | None,
     *,
-    cache: str = "rust-cache",
+    cache: str = AUTO,
     ci_mode: str = "auto",
 ) -> Plan:
     """What doctor will build, and how; fetches the patched maturin of a patched project.
@@ -82,7 +88,9 @@ def plan(
             build = builds.patched_maturin(project)
             env = builds.frontend_environment(build)
             version = build.local_version
-        use_ci, why = _ci_mode(project, ci_mode)
+        found = workflows.read(ci.checkout_top(project), project.directory)
+        use_ci, why = _ci_mode(found, ci_mode)
+        chosen, cache_why, simulate, matches = _choose_cache(found, cache)
         try:
             built = version or builds.wanted_maturin(project)
         except PatcherError:  # no pinned release for it: nothing to say about its version
@@ -102,31 +110,55 @@ def plan(
         maturin=version,
         target_dir=target_dir,
         environment=env,
-        cache=cache,
+        cache=chosen,
         ci_mode=use_ci,
         ci_mode_why=why,
         maturin_features=features,
         maturin_built=built,
+        cache_why=cache_why,
+        simulate=simulate,
+        matches_ci=matches,
+        workflows=found,
     )
 
 
-def _ci_mode(project: Project, asked: str) -> tuple[bool, str]:
+def _ci_mode(found: Workflows, asked: str) -> tuple[bool, str]:
     """Whether the jobs run `patcher env --ci`: as asked, or as the project's GitHub workflows
     do (docs/ci.md's recipe when none runs `patcher env`)."""
     if asked != "auto":
         return asked == "on", f"--ci-mode {asked}"
-    top = ci.checkout_top(project)
-    plain = []
-    for workflow in sorted((top / ".github" / "workflows").glob("*.y*ml")):
-        try:
-            text = workflow.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        steps = _ENV_STEP.findall(text)
-        if _OUR_ACTION.search(text) or any("--ci" in step.split() for step in steps):
-            return True, f"as {workflow.relative_to(top).as_posix()} runs it"
-        if steps:
-            plain.append(workflow.relative_to(top).as_posix())
-    if plain:
-        return False, f"{plain[0]} runs `patcher env` without --ci"
-    return True, "as docs/ci.md's recipe does"
+    use, why = found.ci_mode()
+    return (True, RECIPE) if use is None else (use, why)
+
+
+def _choose_cache(found: Workflows, asked: str) -> tuple[str, str, bool, bool]:
+    """(cache, why, simulate, matches_ci): the cache the two jobs use, as asked or as the
+    workflows' jobs that run isolated builds cache target/. Nothing is simulated where every
+    job that builds the project does so with a fixed interpreter (maturin-action): no CI job
+    there runs the isolated build doctor would judge."""
+    isolated = found.isolated_jobs()
+    if asked != AUTO:
+        matches = asked == ONE_CHECKOUT or not found.jobs or any(j.cache == asked for j in isolated)
+        return asked, f"--cache {asked}", True, matches
+    if not found.jobs:
+        where = (
+            "no workflow job runs a build doctor recognises"
+            if found.folder
+            else "no GitHub workflow found"
+        )
+        return "rust-cache", f"{RECIPE} ({where})", True, True
+    chosen, why = found.choose_cache()
+    if chosen:
+        return chosen, why, True, True
+    if isolated or any(j.unread for j in found.jobs):
+        unread = "; ".join(j.where() for j in found.jobs if j.unread)
+        why = why or f"what {unread} builds lies in code doctor does not read"
+        return (
+            "rust-cache",
+            f"{why}; simulated: docs/ci.md's recipe with rust-cache, which your workflows "
+            "do not run",
+            True,
+            False,
+        )
+    fixed = "; ".join(workflows.describe(found.jobs))
+    return "", f"no workflow job runs an isolated build ({fixed})", False, False

@@ -81,12 +81,14 @@ def test_a_warm_project_says_so_and_keeps_the_named_target_dir(tmp_path: Path) -
 OLD_RECIPE = """jobs:
   wheels:
     steps:
+      - uses: Swatinem/rust-cache@v2
       - run: patcher env --format shell > patcher.env
       - run: . ./patcher.env && uv build --wheel
 """
 FIXED_RECIPE = """jobs:
   wheels:
     steps:
+      - uses: Swatinem/rust-cache@v2
       - run: patcher env --ci >> "$GITHUB_ENV"
       - run: uv build --wheel
 """
@@ -101,8 +103,9 @@ def test_ci_causes_of_a_project_warm_only_in_one_checkout(tmp_path: Path) -> Non
     workflow.parent.mkdir(parents=True)
     workflow.write_text(OLD_RECIPE, encoding="utf-8")
 
-    dropped = diagnose(project, "--frontend", "uv")  # rust-cache, the default
+    dropped = diagnose(project, "--frontend", "uv")  # rust-cache, as the workflow uses
     assert (dropped["ci"]["cache"], dropped["ci"]["ci_mode"]) == ("rust-cache", False)
+    assert dropped["workflows"]["matches_ci"] is True
     assert "without --ci" in dropped["ci"]["ci_mode_why"]
     assert dropped["warm"] is False
     pyo3 = crates(dropped)
@@ -118,6 +121,7 @@ def test_ci_causes_of_a_project_warm_only_in_one_checkout(tmp_path: Path) -> Non
     assert ffi["cause"]["kind"] != "cache-dropped"
     assert "new mtimes" in ffi["advice"] and ffi["fix"] == "patcher env --ci"
     assert newer["ci"]["dropped_by_cache"] == []
+    assert newer["warm"] is None  # a tar cache is not what the workflow runs: not judged
 
     workflow.write_text(FIXED_RECIPE, encoding="utf-8")
     fixed = diagnose(project, "--frontend", "uv")
