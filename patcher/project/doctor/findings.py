@@ -110,12 +110,18 @@ class Diagnosis:
 
     def advice(self) -> list[str]:
         found = [f"the patch can gain nothing here: {why}" for why in self.nothing_to_gain]
-        in_ci = self.plan.workflows.gains_nothing()
+        flows = self.plan.workflows
+        in_ci = flows.gains_nothing()
         if in_ci is not None:
             found.insert(
                 0,
-                f"the patch can gain nothing in this CI: {in_ci}; keep it only for isolated "
-                "builds elsewhere (tox, nox, pip on your machine)",
+                f"the patch can gain nothing in this CI: {in_ci}; "
+                + (
+                    f"keep it for the isolated builds of {' and '.join(flows.tools)}"
+                    if flows.tools
+                    else "`patcher apply` patches such a project only with --force (for "
+                    "isolated builds elsewhere: pip, uv or tox on your machine)"
+                ),
             )
         found += [f.advice for f in self.findings if f.advice]
         if self.count("patcher"):

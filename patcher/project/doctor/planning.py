@@ -11,10 +11,9 @@ from pathlib import Path
 
 from patcher import cicache
 from patcher.errors import PatcherError, ProjectError, UsageError
-from patcher.project import builds, ci, record, resolve, verify
+from patcher.project import builds, ci, record, resolve, verify, workflows
 from patcher.project.discovery import opened
-from patcher.project.doctor import workflows
-from patcher.project.doctor.workflows import Workflows
+from patcher.project.workflows import Workflows
 
 FRONTEND_CHOICES = ("pip", "uv", "build")
 CI_MODES = ("auto", "on", "off")

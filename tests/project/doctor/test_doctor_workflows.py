@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import ffi_project, run_patcher, snapshot
 
-from patcher.project import doctor
-from patcher.project.doctor import workflows
-from patcher.project.doctor.workflows import (
+from patcher.project import doctor, workflows
+from patcher.project.workflows import (
     BUILD,
     CIBUILDWHEEL,
     ENV_CI,
@@ -307,6 +306,7 @@ def test_a_maturin_action_ci_is_never_called_warm(tmp_path: Path) -> None:
     assert found["verdict"].startswith("nothing simulated: no workflow job runs an isolated build")
     assert "maturin-action" in found["verdict"]
     assert found["advice"][0].startswith("the patch can gain nothing in this CI: ")
+    assert "`patcher apply` patches such a project only with --force" in found["advice"][0]
     flow = found["workflows"]
     assert (flow["simulated"], flow["matches_ci"]) == (False, False)
     assert flow["not_read"] == [".github/workflows/broken.yaml: not valid YAML at line 2, not read"]

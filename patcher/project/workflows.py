@@ -1,4 +1,5 @@
-"""What the repository's CI runs, read from its GitHub workflows, and what the patch does there.
+"""What the repository's CI runs, read from its GitHub workflows, and what the patch does there
+(for doctor, and for apply's refusal where the patch gains nothing in CI, gains.py).
 
 doctor reads `.github/workflows/*.yml|*.yaml` of the checkout that holds the project and names,
 per workflow job, the build setups it recognises: PyO3/maturin-action, cibuildwheel, sccache,
