@@ -9,7 +9,9 @@ two simulated jobs use, and says which setups it cannot simulate. `noxfile.py` a
 are noted by name only.
 
 Workflow files are written by whoever opens a pull request: they are data. Only regular files
-up to MAX_BYTES are read (a symbolic link is refused, never followed), with `yaml.safe_load`;
+up to MAX_BYTES are read, MAX_TOTAL_BYTES in all (pure-Python YAML parses about a MiB in 5 to
+15 s: a pull request must not make every CI job slow), a symbolic link refused, never
+followed, with `yaml.safe_load`;
 shapes that are not what GitHub expects are skipped; nothing named in them is run, imported or
 followed (a local action's or a reusable workflow's code is not read). A file that cannot be
 read is a problem named with the file, never an error.
@@ -28,6 +30,7 @@ from typing import Any
 import yaml
 
 MAX_BYTES = 1 << 20  # a workflow file larger than this is not read
+MAX_TOTAL_BYTES = 2 << 20  # all workflow files together: those past it are not read
 MAX_FILES = 100  # workflow files read, in name order
 
 # what a job runs, as doctor tells it apart
@@ -273,9 +276,11 @@ def read(top: Path, project: Path | None = None) -> Workflows:
     if len(names) > MAX_FILES:
         problems.append(f".github/workflows: {len(names)} files, only the first {MAX_FILES} read")
     jobs: list[Job] = []
+    total = 0
     for name in names[:MAX_FILES]:
         rel = f".github/workflows/{name}"
-        data, problem = _load(folder / name)
+        data, problem, size = _load(folder / name, MAX_TOTAL_BYTES - total)
+        total += size
         if problem is not None:
             problems.append(f"{rel}: {problem}")
             continue
@@ -293,8 +298,28 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _load(path: Path) -> tuple[Any, str | None]:
-    """A workflow file's data, or why it was not read."""
+def _load(path: Path, budget: int) -> tuple[Any, str | None, int]:
+    """A workflow file's data, or why it was not read, and the bytes read; `budget`: the bytes
+    left to read."""
+    raw, problem = _read_bytes(path, budget)
+    if raw is None:
+        return None, problem, 0
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not UTF-8, not read", len(raw)
+    try:
+        return yaml.safe_load(text), None, len(raw)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        return None, f"not valid YAML{at}, not read", len(raw)
+    except RecursionError:
+        return None, "nested too deeply, not read", len(raw)
+
+
+def _read_bytes(path: Path, budget: int) -> tuple[bytes | None, str | None]:
+    """A regular file's bytes (never through a link), or why not."""
     try:
         st = os.lstat(path)
     except OSError as e:
@@ -305,6 +330,11 @@ def _load(path: Path) -> tuple[Any, str | None]:
         return None, "not a regular file, not read"
     if st.st_size > MAX_BYTES:
         return None, f"{st.st_size} bytes, over the {MAX_BYTES >> 20} MiB doctor reads, not read"
+    if st.st_size > budget:
+        return None, (
+            f"the files before it fill the {MAX_TOTAL_BYTES >> 20} MiB doctor reads in all, "
+            "not read"
+        )
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)
@@ -314,20 +344,9 @@ def _load(path: Path) -> tuple[Any, str | None]:
             raw = f.read(MAX_BYTES + 1)
     except OSError as e:
         return None, f"cannot be read ({e.strerror})"
-    if len(raw) > MAX_BYTES:
+    if len(raw) > min(MAX_BYTES, budget):  # grew since the lstat
         return None, f"over the {MAX_BYTES >> 20} MiB doctor reads, not read"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, "not UTF-8, not read"
-    try:
-        return yaml.safe_load(text), None
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        return None, f"not valid YAML{at}, not read"
-    except RecursionError:
-        return None, "nested too deeply, not read"
+    return raw, None
 
 
 def _jobs(rel: str, data: Mapping[Any, Any]) -> Iterator[Job]:

@@ -288,6 +288,20 @@ def test_an_oversized_workflow_is_not_read(tmp_path: Path) -> None:
     assert found.problems[1] == ".github/workflows/fifo.yml: not a regular file, not read"
 
 
+def test_workflows_past_the_total_bound_are_not_read(tmp_path: Path) -> None:
+    """Two files of 0.8 MiB are read, the third would pass 2 MiB in all: named, not read
+    (pure-Python YAML takes seconds per MiB, and a pull request can add files)."""
+    padding = "#" + "x" * (800 * 1024) + "\n"
+    files: dict[str, str | bytes] = {
+        f"{n}.yml": MATURIN_ACTION_ONLY.replace("linux:", f"linux{n}:") + padding for n in (1, 2, 3)
+    }
+    found = workflows.read(repo_with(tmp_path, files))
+    assert [j.name for j in found.jobs] == ["linux1", "linux2"]
+    assert found.problems == (
+        ".github/workflows/3.yml: the files before it fill the 2 MiB doctor reads in all, not read",
+    )
+
+
 # --- the command, with nothing to build ------------------------------------------------------
 
 
