@@ -1,13 +1,15 @@
 """Why is the second isolated build not warm in CI, and what does it cost? (`patcher doctor`)
 
-We build the project the way CI does: two jobs, each on a fresh copy of the workspace at the
-same path (a fresh checkout: every file with the current time), each with a fresh build
-environment of a PEP 517 frontend, job 2 with the target/ job 1 left, saved and restored
-(mtimes kept) by a CI cache: Swatinem/rust-cache, whose cleaning before the save is emulated
-(patcher/cicache.py), or a plain tar cache. A patched project runs `patcher env --ci` in each
-job as docs/ci.md's recipe does, unless its workflows run `patcher env` without it (or
-`--ci-mode off` says so). cargo's fingerprint log of job 2 says which crates it recompiled and
-the first cause of each (cargolog.py); artifacts the cache dropped are named as such.
+We read the repository's workflows first (project/workflows.py): what each job runs, what the patch
+does there, and which CI cache to simulate; where no job runs an isolated build (maturin-action
+only) nothing is built. Then we build the project the way CI does: two jobs, each on a fresh copy
+of the workspace at the same path (a fresh checkout: every file with the current time), each with a
+fresh build environment of a PEP 517 frontend, job 2 with the target/ job 1 left, saved and
+restored (mtimes kept) by a CI cache: Swatinem/rust-cache, whose cleaning before the save is
+emulated (patcher/cicache.py), or a plain tar cache. A patched project runs `patcher env --ci` in
+each job as docs/ci.md's recipe does, unless its workflows run `patcher env` without it (or
+`--ci-mode off` says so). cargo's fingerprint log of job 2 says which crates it recompiled and the
+first cause of each (cargolog.py); artifacts the cache dropped are named as such.
 
 The jobs run in a scratch folder, so nothing of the project changes: no Cargo.lock appears in a
 project that keeps none, build scripts may write where they like, and the project's target/

@@ -96,6 +96,9 @@ def plan(
             built = ""
         features = project.maturin_features
     if target_dir is not None:
+        # a target dir kept between jobs (a self-hosted runner's): the setup the user names
+        simulate, matches = True, True
+        cache_why = f"--target-dir {target_dir}"
         target_dir = Path.cwd() / target_dir  # as given: a link stays a link
         if target_dir.exists() and not target_dir.is_dir():
             raise ProjectError(

@@ -360,6 +360,9 @@ def test_the_plan_follows_the_workflows_cache(tmp_path: Path) -> None:
     plan = doctor.plan(project, "uv", None)
     assert (plan.cache, plan.simulate, plan.matches_ci) == ("rust-cache", True, False)
     assert "which your workflows do not run" in plan.cache_why
+    # a target dir kept between jobs, named by the user (a self-hosted runner's): judged
+    kept = doctor.plan(project, "uv", tmp_path / "kept-target")
+    assert (kept.simulate, kept.matches_ci) == (True, True)
     diagnosis = doctor.Diagnosis(plan, (10.0, 1.0), ())
     assert diagnosis.as_json()["warm"] is None
     assert diagnosis.verdict() == "not what your CI runs (see builds): job 2 recompiled no crate"
