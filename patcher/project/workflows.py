@@ -278,7 +278,7 @@ def read(top: Path, project: Path | None = None) -> Workflows:
     jobs: list[Job] = []
     total = 0
     for name in names[:MAX_FILES]:
-        rel = f".github/workflows/{name}"
+        rel = f".github/workflows/{_printable(name)}"
         data, problem, size = _load(folder / name, MAX_TOTAL_BYTES - total)
         total += size
         if problem is not None:
@@ -289,6 +289,12 @@ def read(top: Path, project: Path | None = None) -> Workflows:
             continue
         jobs.extend(_jobs(rel, data))
     return Workflows(True, tuple(jobs), tuple(problems), tuple(tools))
+
+
+def _printable(text: str) -> str:
+    """A name from the repository as it is shown: control characters (a terminal's escape
+    sequences, line breaks) escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _is_regular(path: Path) -> bool:
@@ -380,7 +386,7 @@ def _jobs(rel: str, data: Mapping[Any, Any]) -> Iterator[Job]:
         if setups:
             yield Job(
                 workflow=rel,
-                name=str(name)[:100],
+                name=_printable(str(name)[:100]),
                 runner=_runner(job.get("runs-on")),
                 setups=tuple(setups),
                 end_of_job=end_of_job,

@@ -241,6 +241,7 @@ def test_malformed_and_odd_shapes_are_named_not_fatal(tmp_path: Path) -> None:
         "  d: {runs-on: {labels: 3}, steps: [{uses: 5, run: [1]}, {uses: PyO3/maturin-action@v1, "
         "with: [1]}]}\n",
         "notes.txt": "jobs: {}",  # not a workflow's name
+        "esc\x1b[2J.yml": 'jobs: {"x\\e]0;t\\a": {steps: [{uses: PyO3/maturin-action@v1}]}}\n',
     }
     start = time.monotonic()
     found = workflows.read(repo_with(tmp_path, files))
@@ -252,11 +253,16 @@ def test_malformed_and_odd_shapes_are_named_not_fatal(tmp_path: Path) -> None:
     assert ".github/workflows/latin1.yml: not UTF-8, not read" in problems
     assert ".github/workflows/deep.yml: " in problems
     assert "notes.txt" not in problems
-    (job,) = found.jobs  # the well-shaped step of shapes.yml, nothing of the bomb
+    escaped, job = found.jobs  # the well-shaped step of shapes.yml, nothing of the bomb
     assert (job.workflow, job.name, job.setups) == (
         ".github/workflows/shapes.yml",
         "d",
         (MATURIN_ACTION,),
+    )
+    # names are shown with their control characters escaped, never sent to a terminal raw
+    assert (escaped.workflow, escaped.name) == (
+        ".github/workflows/esc\\x1b[2J.yml",
+        "x\\x1b]0;t\\x07",
     )
 
 
