@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -460,3 +461,58 @@ def maturin_new_project(where: Path) -> Path:
     )
     (project / ".gitignore").write_text("/target\n", encoding="utf-8")
     return project
+
+
+# --- `patcher doctor`: a quick pyo3-ffi project and its diagnosis ----------------------
+
+FFI_LIB_RS = """use pyo3_ffi::*;
+
+static mut MODULE: PyModuleDef = PyModuleDef {
+    m_base: PyModuleDef_HEAD_INIT,
+    m_name: c"ffi_probe".as_ptr(),
+    m_doc: std::ptr::null(),
+    m_size: 0,
+    m_methods: std::ptr::null_mut(),
+    m_slots: std::ptr::null_mut(),
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+};
+
+#[no_mangle]
+pub unsafe extern "C" fn PyInit_ffi_probe() -> *mut PyObject {
+    PyModule_Create(std::ptr::addr_of_mut!(MODULE))
+}
+"""
+
+
+def ffi_project(where: Path, *, build_rs: str | None = None, patched: bool = False) -> Path:
+    """A one-crate extension on pyo3-ffi alone (the quickest pyo3 build), no Cargo.lock."""
+    project = extension_project(
+        where, "ffi-probe", 'pyo3-ffi = "=0.28.3"', FFI_LIB_RS, 'version = "0.1.0"'
+    )
+    if build_rs is not None:
+        (project / "build.rs").write_text(build_rs, encoding="utf-8")
+    if patched:
+        result = run_patcher("apply", "--project", project)
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+def diagnose(project: Path, *args: str | Path) -> dict:
+    """`patcher doctor --json` of `project`: its diagnosis."""
+    result = run_patcher(
+        "doctor",
+        "--project",
+        project,
+        "--json",
+        *args,
+        env={"UV_CACHE_DIR": str(project.parent / "uv")},
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def crates(found: dict) -> dict[str, dict]:
+    """A diagnosis's recompiled crates by name."""
+    return {c["name"]: c for c in found["crates"]}

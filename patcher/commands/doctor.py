@@ -19,8 +19,10 @@ def register(sub: Any) -> None:
         "same path and a fresh PEP 517 build environment, job 2 with the target/ job 1 left "
         "(saved and restored by rust-cache, its cleaning emulated, or by a plain tar cache). "
         "Read cargo's fingerprint log of job 2 and say for each recompiled crate why, whether "
-        "patcher fixes it, and what it costs. Builds copies of the workspace in a scratch "
-        "folder: the project is not changed.",
+        "patcher fixes it, and what it costs. Reads the repository's GitHub workflows first: "
+        "which build setup each job runs, what the patch does there, and which cache to "
+        "simulate; where no job runs an isolated build (maturin-action only), builds nothing. "
+        "Builds copies of the workspace in a scratch folder: the project is not changed.",
     )
     add_project_arg(parser)
     parser.add_argument(
@@ -39,10 +41,12 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--cache",
         choices=doctor.CACHE_CHOICES,
-        default="rust-cache",
-        help="how target/ travels from job 1 to job 2: Swatinem/rust-cache (its cleaning "
-        f"emulated from {cicache.RUST_CACHE_VERSION}; the default), a plain tar cache "
-        "(actions/cache), or none: both builds in one checkout, as on a developer's machine",
+        default="auto",
+        help="how target/ travels from job 1 to job 2: auto (the default: as the workflows' "
+        "jobs that run isolated builds cache it, rust-cache, else tar; rust-cache, docs/ci.md's "
+        "recipe, where none does), Swatinem/rust-cache (its cleaning emulated from "
+        f"{cicache.RUST_CACHE_VERSION}), a plain tar cache (actions/cache), or none: both "
+        "builds in one checkout, as on a developer's machine",
     )
     parser.add_argument(
         "--ci-mode",
@@ -59,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
     plan = doctor.plan(
         args.project, args.frontend, args.target_dir, cache=args.cache, ci_mode=args.ci_mode
     )
-    ui.say(
-        f"doctor: building {plan.project} as two CI jobs with {plan.frontend} "
-        + ("(patched: the patched maturin)" if plan.patched else "(not patched)")
-    )
+    if plan.simulate:
+        ui.say(
+            f"doctor: building {plan.project} as two CI jobs with {plan.frontend} "
+            + ("(patched: the patched maturin)" if plan.patched else "(not patched)")
+        )
+    else:
+        ui.say(f"doctor: nothing to build for {plan.project}: {plan.cache_why}")
     diagnosis = doctor.run(plan)
     if args.json:
         json.dump(diagnosis.as_json(), sys.stdout, indent=2)

@@ -409,6 +409,8 @@ def stage(
             metadata=resolution.metadata,
             maturin=release.maturin,
         )
+        in_ci = gains.nothing_to_gain_in_ci(project)
+        reasons += [] if in_ci is None else [in_ci]
         if reasons and not force:
             raise ProjectError(
                 f"the patch can gain nothing in {project.workspace_root}: {'; and '.join(reasons)}",

@@ -15,6 +15,7 @@ import tomlkit
 from packaging.version import InvalidVersion, Version
 from tomlkit.exceptions import TOMLKitError
 
+from patcher.project import ci, workflows
 from patcher.project.discovery import Project
 
 _MAX_BUILD_SCRIPT = 1 << 20  # read no more of a build script than this
@@ -117,6 +118,16 @@ def nothing_to_gain(
             "fresh folder each time: every crate compiles anyway"
         )
     return reasons
+
+
+def nothing_to_gain_in_ci(project: Project) -> str | None:
+    """Why the patch gains nothing where this project is built, if it cannot: every job of its
+    GitHub workflows that builds it does so with a fixed interpreter (maturin-action), and no
+    noxfile.py or tox.ini hints at isolated builds elsewhere. apply then patches only with
+    --force, and doctor says so. Workflow files are read as untrusted data (workflows.py)."""
+    found = workflows.read(ci.checkout_top(project), project.directory)
+    why = found.gains_nothing()
+    return None if why is None or found.tools else why
 
 
 def _vendored_sources(root: Path) -> list[str]:

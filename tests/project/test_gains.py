@@ -1,5 +1,5 @@
-"""apply says where the patch saves nothing: abi3 builds, and build scripts of the project's
-own that watch the build venv."""
+"""apply says where the patch saves nothing: abi3 builds, build scripts of the project's own
+that watch the build venv, and a CI that builds only with maturin-action."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from helpers import apply_refused_then_forced, copy_example, maturin_new_project, run_patcher
 
 from patcher.project import gains
+from patcher.project.discovery import discover
 
 
 def _apply(project: Path) -> str:
@@ -66,6 +67,34 @@ def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: 
     assert "it builds stable-ABI wheels (abi3, " in refused
     assert "with pyo3 >= 0.29 and maturin 1." in refused
     assert "--force: patched although it builds stable-ABI wheels" in forced
+
+
+MATURIN_ACTION_ONLY = """jobs:
+  wheels:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: PyO3/maturin-action@v1
+        with:
+          args: --release --out dist
+"""
+
+
+def test_apply_refuses_where_ci_builds_only_with_maturin_action(tmp_path: Path) -> None:
+    """Every workflow job that builds the project runs maturin-action (a fixed interpreter,
+    warm without the patch): apply refuses unless forced; a tox.ini or noxfile.py (isolated
+    builds elsewhere) lifts the refusal."""
+    project = copy_example(tmp_path)
+    folder = project / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "wheels.yml").write_text(MATURIN_ACTION_ONLY, encoding="utf-8")
+    refused, forced = apply_refused_then_forced(project)
+    assert "the patch can gain nothing" in refused
+    assert "its workflows build wheels only with a fixed interpreter (maturin-action: " in refused
+    assert "--force: patched although its workflows build wheels only" in forced
+
+    (project / "tox.ini").write_text("[tox]\n", encoding="utf-8")
+    assert gains.nothing_to_gain_in_ci(discover(project)) is None
 
 
 @pytest.mark.parametrize(
