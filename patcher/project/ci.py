@@ -68,7 +68,8 @@ FIXED_MTIME = 946_684_800  # 2000-01-01T00:00:00Z
 _NEWEST = "Cargo.toml"
 _HINT_DIR = (
     "CI mode copies the vendored trees into a folder the CI runner owns, outside the checkout "
-    "($RUNNER_TEMP on GitHub Actions); name one with --ci-dir DIR, or build without --ci"
+    "($RUNNER_TEMP on GitHub Actions); name one with --ci-dir DIR, or build from the "
+    "checkout's trees with --no-ci"
 )
 
 

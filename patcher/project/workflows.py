@@ -3,8 +3,8 @@
 
 doctor reads `.github/workflows/*.yml|*.yaml` of the checkout that holds the project and names,
 per workflow job, the build setups it recognises: PyO3/maturin-action, cibuildwheel, sccache,
-Swatinem/rust-cache, an actions/cache of target/, nox and tox steps, `patcher env` (with or
-without --ci) and pip / uv / `python -m build` builds. From that it chooses the CI cache its
+Swatinem/rust-cache, an actions/cache of target/, nox and tox steps, `patcher env` (CI mode
+unless --no-ci) and pip / uv / `python -m build` builds. From that it chooses the CI cache its
 two simulated jobs use, and says which setups it cannot simulate. `noxfile.py` and `tox.ini`
 are noted by name only.
 
@@ -42,7 +42,7 @@ TARGET_CACHE = "actions/cache of target/"
 NOX = "nox"
 TOX = "tox"
 ENV_CI = "patcher env --ci"
-ENV_PLAIN = "patcher env"
+ENV_PLAIN = "patcher env --no-ci"  # on a runner plain `patcher env` is CI mode
 PIP = "pip"
 UV = "uv"
 BUILD = "python -m build"
@@ -164,7 +164,7 @@ class Job:
             )
         if ENV_PLAIN in setups and ENV_CI not in setups:
             said.append(
-                f"runs `{ENV_PLAIN}` without --ci: a fresh checkout's mtimes recompile every "
+                f"runs `{ENV_PLAIN}`: a fresh checkout's mtimes recompile every "
                 f"vendored crate in every job; `{ENV_CI}` fixes that"
             )
         if setups & {LOCAL_ACTION, REUSABLE}:
@@ -216,7 +216,7 @@ class Workflows:
                 return True, f"as {job.workflow} runs it"
         for job in self.jobs:
             if ENV_PLAIN in job.setups:
-                return False, f"{job.workflow} runs `patcher env` without --ci"
+                return False, f"{job.workflow} runs `{ENV_PLAIN}`"
         return None, ""
 
     def gains_nothing(self) -> str | None:
@@ -469,8 +469,9 @@ def _run(script: str) -> tuple[list[str], bool]:
             if word.startswith("RUSTC_WRAPPER=") and "sccache" in word:
                 found.append(SCCACHE)
             elif word == "patcher" and nxt == "env":
-                found.append(ENV_CI if "--ci" in after else ENV_PLAIN)
-                end_of_job |= "--ci" in after and "--end-of-job" in after
+                plain = "--no-ci" in after
+                found.append(ENV_PLAIN if plain else ENV_CI)
+                end_of_job |= not plain and "--end-of-job" in after
             elif word in ("cibuildwheel", "cibuildwheel.exe"):
                 found.append(CIBUILDWHEEL)
             elif word in ("nox", "tox") and before in _NOX_BEFORE:

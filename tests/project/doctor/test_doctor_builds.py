@@ -82,7 +82,7 @@ OLD_RECIPE = """jobs:
   wheels:
     steps:
       - uses: Swatinem/rust-cache@v2
-      - run: patcher env --format shell > patcher.env
+      - run: patcher env --no-ci --format shell > patcher.env
       - run: . ./patcher.env && uv build --wheel
 """
 FIXED_RECIPE = """jobs:
@@ -96,8 +96,9 @@ FIXED_RECIPE = """jobs:
 
 @pytest.mark.slow
 def test_ci_causes_of_a_project_warm_only_in_one_checkout(tmp_path: Path) -> None:
-    """Patched, with a workflow that runs `patcher env` the old way: a second build in one
-    checkout is warm, two CI jobs are not, and doctor says why; with docs/ci.md's line, warm."""
+    """Patched, with a workflow that runs `patcher env --no-ci` (the checkout's trees): a second
+    build in one checkout is warm, two CI jobs are not, and doctor says why; with docs/ci.md's
+    line, warm."""
     project = ffi_project(tmp_path, patched=True)
     workflow = project / ".github" / "workflows" / "wheels.yml"
     workflow.parent.mkdir(parents=True)
@@ -106,7 +107,7 @@ def test_ci_causes_of_a_project_warm_only_in_one_checkout(tmp_path: Path) -> Non
     dropped = diagnose(project, "--frontend", "uv")  # rust-cache, as the workflow uses
     assert (dropped["ci"]["cache"], dropped["ci"]["ci_mode"]) == ("rust-cache", False)
     assert dropped["workflows"]["matches_ci"] is True
-    assert "without --ci" in dropped["ci"]["ci_mode_why"]
+    assert "--no-ci" in dropped["ci"]["ci_mode_why"]
     assert dropped["warm"] is False
     pyo3 = crates(dropped)
     assert {"pyo3-build-config", "pyo3-ffi"} <= set(pyo3)

@@ -190,7 +190,7 @@ def test_run_steps_are_read_by_their_words(tmp_path: Path) -> None:
           python -m pip install --upgrade pip build nox tox
           python -m build --wheel
           nox -s tests && tox -e py312
-          patcher env >> "$GITHUB_ENV"
+          patcher env --no-ci >> "$GITHUB_ENV"
           pip install dist/*.whl ./other.whl
       - uses: ./.github/actions/build
   called:
@@ -203,8 +203,8 @@ def test_run_steps_are_read_by_their_words(tmp_path: Path) -> None:
     many, called = found.jobs  # lint runs no build
     assert many.setups == (SCCACHE, BUILD, NOX, TOX, ENV_PLAIN, LOCAL_ACTION)
     assert called.setups == (REUSABLE,) and called.unread
-    assert found.ci_mode() == (False, ".github/workflows/m.yml runs `patcher env` without --ci")
-    assert any("without --ci" in n for n in many.notes())
+    assert found.ci_mode() == (False, ".github/workflows/m.yml runs `patcher env --no-ci`")
+    assert any("patcher env --no-ci" in n for n in many.notes())
     assert any("its code is not read" in n for n in called.notes())
 
 
