@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,55 @@ def test_env_without_ci_on_a_runner_warns(tmp_path: Path, applied_template: Path
     assert "on a CI runner without --ci" in result.stderr
     assert ci.ARGS_VAR not in result.stdout
     assert snapshot(tmp_path) == before
+
+
+def _mtimes(tree: Path) -> set[int]:
+    return {int(p.stat().st_mtime) for p in tree.rglob("*") if p.is_file()}
+
+
+def test_pin_in_repo_reuses_a_stamp_only_for_the_same_content(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """`verify --pin-mtimes`' step (ci.pin_in_repo): the first job stamps the target dir with
+    the time it gives the in-repo trees, in the past; a later job with the same content gives
+    them that time again (older than any build made since: fresh); a changed tree gets a time
+    after every build before (cargo rebuilds it), the others keep theirs."""
+    from patcher.project.discovery import opened
+
+    project = _checkout(tmp_path, applied_template)
+    rec = record.load(project / record.FILE_NAME)
+    assert rec is not None
+    stamps = project / "target" / ci.STAMP_DIR / ".fingerprint"
+    with opened(project) as opened_project:
+        assert ci.pin_in_repo(opened_project, rec, environ={}) == dict.fromkeys(rec.crates, False)
+    first = {
+        crate: int(next(stamps.glob(f"{crate}-[0-9a-f]*")).read_text()) for crate in rec.crates
+    }
+    ffi = project / rec.tree_rel("pyo3-ffi")
+    assert _mtimes(ffi) == {first["pyo3-ffi"], first["pyo3-ffi"] + 1}
+    assert first["pyo3-ffi"] <= time.time()  # not after any build that follows
+
+    # a later job: a fresh checkout's mtimes, the same content, the stamp restored with target/
+    for path in ffi.rglob("*"):
+        os.utime(path)
+    time.sleep(1.1)
+    with opened(project) as opened_project:
+        assert ci.pin_in_repo(opened_project, rec, environ={}) == dict.fromkeys(rec.crates, True)
+    assert _mtimes(ffi) == {first["pyo3-ffi"], first["pyo3-ffi"] + 1}
+
+    # pyo3-ffi changes at the same version: it gets a time after the builds before; its old
+    # stamp is replaced (pyo3's own stamp, whose name pyo3-ffi's starts with, stays)
+    built = time.time()
+    time.sleep(1.1)
+    change_vendored_tree(project)
+    rec = record.load(project / record.FILE_NAME)
+    assert rec is not None
+    with opened(project) as opened_project:
+        reused = ci.pin_in_repo(opened_project, rec, environ={})
+    assert reused == {crate: crate != "pyo3-ffi" for crate in rec.crates}
+    assert min(_mtimes(ffi)) > built
+    assert sorted(p.name for p in stamps.iterdir()) == sorted(
+        f"{crate}-{rec.digests[crate][:16]}" for crate in rec.crates
+    )
+    pyo3 = project / rec.tree_rel("pyo3")
+    assert _mtimes(pyo3) == {first["pyo3"], first["pyo3"] + 1}
