@@ -413,25 +413,26 @@ def _remove_ours(path: Path) -> None:
     shutil.rmtree(path)
 
 
-# The in-repo trees, for builds that read them (maturin-action's `maturin build`, `cargo test`):
-# a fresh checkout gives them the current time, newer than any cached build, so cargo rebuilds
-# them in every job. One fixed time would keep them fresh, but cargo compares mtimes only: a
-# tree whose content changed at the same path and version (a new variant, an edit) would look
-# fresh too and the stale build would be used. A time derived from the content does not help
-# either: any time older than the cached build is "fresh", and only the build-script units
-# (compared for equality) would notice; pyo3-build-config, -macros and -macros-backend 0.29
-# have no build script.
+# The in-repo trees, for builds that read them (maturin-action's `maturin build`, `cargo test`): a
+# fresh checkout gives them the current time, newer than any cached build, so cargo rebuilds them
+# in every job. One fixed time would keep them fresh, but cargo compares mtimes only: a tree whose
+# content changed at the same path and version (a new variant, an edit) would look fresh too and
+# the stale build would be used. A time derived from the content does not help either: any time
+# older than the cached build is "fresh", and only the build-script units (compared for equality)
+# would notice; pyo3-build-config, -macros and -macros-backend 0.29 have no build script.
 #
-# So the target dir holds a stamp per crate: which content its build was made from, and the
-# time the tree was given then: `<target>/pyo3-patcher/.fingerprint/<crate>-<digest16>` holding that
-# time. Same digest: the tree gets that time again, older than every build made from it since,
-# so they are fresh. Another digest (or no stamp): the tree gets the time of now, newer than
-# every build the target dir holds, which cargo therefore rebuilds; the stamp is replaced.
-# Whatever the target dir holds that was built before the stamp's time is thus older than the
-# tree, and rebuilt. The folder has the shape rust-cache's cleaning treats as a profile
-# (`.fingerprint/` entries named `<package>-<hash>`), so it keeps a crate's stamp exactly when
-# it keeps that crate's build (the end-of-job step), and a plain cache of target/ keeps it all.
+# So the target dir holds a stamp per crate: which content its build was made from, and the time
+# the tree was given then: `<target>/pyo3-patcher/.fingerprint/<crate>-<digest16>/stamp` holds that
+# time (a folder, as cargo's own fingerprints are, for tools that walk them). Same digest: the tree
+# gets that time again, older than every build made from it since, so they are fresh. Another
+# digest (or no stamp): the tree gets the time of now, newer than every build the target dir holds,
+# which cargo therefore rebuilds; the stamp is replaced. Whatever the target dir holds that was
+# built before the stamp's time is thus older than the tree, and rebuilt. The folder has the shape
+# rust-cache's cleaning treats as a profile (`.fingerprint/` entries named `<package>-<hash>`), so
+# it keeps a crate's stamp exactly when it keeps that crate's build (the end-of-job step), and a
+# plain cache of target/ keeps it all.
 STAMP_DIR = "pyo3-patcher"
+STAMP_FILE = "stamp"
 
 
 def target_dir(project: Project, environ: Mapping[str, str]) -> Path:
@@ -478,16 +479,27 @@ def pin_in_repo(
             stamps.mkdir(parents=True, exist_ok=True)
             for old in stamps.iterdir():
                 if re.fullmatch(re.escape(crate) + r"-[0-9a-f]{16}", old.name):
-                    old.unlink()
+                    _remove_stamp(old)
             tmp = stamps / f".tmp-{mine.name}-{os.getpid()}"
-            tmp.write_text(f"{base}\n", encoding="ascii")
+            _remove_stamp(tmp)
+            tmp.mkdir()
+            (tmp / STAMP_FILE).write_text(f"{base}\n", encoding="ascii")
             os.replace(tmp, mine)
         pin_mtimes(tree, base)
     return reused
 
 
 def _stamped_time(stamp: Path) -> int | None:
-    if stamp.is_symlink() or not stamp.is_file():
+    file = stamp / STAMP_FILE
+    if stamp.is_symlink() or file.is_symlink() or not file.is_file():
         return None
-    text = stamp.read_text(encoding="ascii", errors="replace").strip()
+    text = file.read_text(encoding="ascii", errors="replace").strip()
     return int(text) if text.isdigit() else None
+
+
+def _remove_stamp(path: Path) -> None:
+    """A stamp folder (an older stamp's file, or anything else by that name, goes too)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

@@ -301,7 +301,8 @@ def test_pin_in_repo_reuses_a_stamp_only_for_the_same_content(
     with opened(project) as opened_project:
         assert ci.pin_in_repo(opened_project, rec, environ={}) == dict.fromkeys(rec.crates, False)
     first = {
-        crate: int(next(stamps.glob(f"{crate}-[0-9a-f]*")).read_text()) for crate in rec.crates
+        crate: int((stamps / f"{crate}-{rec.digests[crate][:16]}" / ci.STAMP_FILE).read_text())
+        for crate in rec.crates
     }
     ffi = project / rec.tree_rel("pyo3-ffi")
     assert _mtimes(ffi) == {first["pyo3-ffi"], first["pyo3-ffi"] + 1}
