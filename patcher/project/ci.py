@@ -451,13 +451,13 @@ def pin_in_repo(
     rebuilt (False). Refuses a tree that is not the one pyo3-patcher.lock records."""
     env = os.environ if environ is None else environ
     target = target_dir(project, env)
-    for part in (target, *target.parents):
+    stamps = target / STAMP_DIR / ".fingerprint"
+    for part in (stamps, *stamps.parents):
         if part.is_symlink():
             raise ProjectError(
-                f"the target dir {target} lies through a symbolic link ({part})",
+                f"the stamp folder {stamps} lies through a symbolic link ({part})",
                 hint="build without --pin-mtimes here, or name the real folder in CARGO_TARGET_DIR",
             )
-    stamps = target / STAMP_DIR / ".fingerprint"
     # Whole seconds (tar may keep no more of the dep-info's mtime, which cargo sets to when the
     # compilation started), not after now: a later build's dep-info is not older. The manifest
     # a second later may lie in the future: it is in no dep-info of pyo3's crates, and counts

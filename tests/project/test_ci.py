@@ -332,3 +332,24 @@ def test_pin_in_repo_reuses_a_stamp_only_for_the_same_content(
     )
     pyo3 = project / rec.tree_rel("pyo3")
     assert _mtimes(pyo3) == {first["pyo3"], first["pyo3"] + 1}
+
+
+def test_pin_in_repo_refuses_a_stamp_folder_through_a_link(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """A restored target/ whose stamp folder is a link elsewhere: refused, nothing written
+    there, no mtime changed."""
+    from patcher.project.discovery import opened
+
+    project = _checkout(tmp_path, applied_template)
+    rec = record.load(project / record.FILE_NAME)
+    assert rec is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project / "target").mkdir(exist_ok=True)
+    (project / "target" / ci.STAMP_DIR).symlink_to(elsewhere, target_is_directory=True)
+    before = snapshot(project / ".pyo3-patcher")
+    with opened(project) as opened_project, pytest.raises(ProjectError, match="symbolic link"):
+        ci.pin_in_repo(opened_project, rec, environ={})
+    assert list(elsewhere.iterdir()) == []
+    assert snapshot(project / ".pyo3-patcher") == before
