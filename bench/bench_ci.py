@@ -22,7 +22,8 @@ Setups:
 - maturin-action: PyO3/maturin-action on Linux emulated from its source (tests/helpers.py:
   `maturin build --release` of maturin's release binary with a fixed interpreter and only the
   variables its container gets), target/ cached by rust-cache; patched, docs/ci.md's steps for
-  it: `patcher verify --pin-mtimes` before, the end-of-job step after.
+  it: `patcher verify --pin-mtimes` before, the end-of-job step after;
+- maturin-action-no-steps: the same, patched, without those steps (what the issue measured).
 The unpatched control runs the same setup without our steps. Layouts: the bundled example
 (pyo3 0.28.3, Cargo.lock) and a project as `maturin new` makes it (pyo3 0.29.3, no lock).
 Medians; "pyo3" is the number of pyo3 crates cargo compiled in job 2.
@@ -54,7 +55,17 @@ from helpers import maturin_action_build, maturin_binary, maturin_new_project  #
 from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
-SETUPS = ("rust-cache", "tar", "none", "env-no-ci", "sccache", "sccache-webdav", "maturin-action")
+SETUPS = (
+    "rust-cache",
+    "tar",
+    "none",
+    "env-no-ci",
+    "sccache",
+    "sccache-webdav",
+    "maturin-action",
+    "maturin-action-no-steps",
+)
+MATURIN_ACTION = ("maturin-action", "maturin-action-no-steps")
 SCCACHE = ("sccache", "sccache-webdav")
 LAYOUTS = ("0.28", "0.29")
 
@@ -158,11 +169,11 @@ def job(
     env = {**os.environ, **cargolog.LOG_ENV, **runner, "UV_CACHE_DIR": str(jobs.work / "uv")}
     env.update(extra or {})
     post: dict[str, str] = {}
-    maturin = maturin_binary(REPO / ".cache" / "bench") if setup == "maturin-action" else None
+    maturin = maturin_binary(REPO / ".cache" / "bench") if setup in MATURIN_ACTION else None
     start = time.monotonic()
     if patched and setup == "maturin-action":
         _patcher("verify", "--pin-mtimes", cwd=checkout, env=env)
-    elif patched:
+    elif patched and setup not in MATURIN_ACTION:
         _patcher("verify", cwd=checkout, env=env)
         ci = [] if setup == "env-no-ci" else ["--ci"]
         env.update(_lines(_patcher("env", *ci, cwd=checkout, env=env)))
