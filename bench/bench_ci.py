@@ -299,7 +299,8 @@ def main() -> int:
             "",
             f"Produced by `{command}` on a 2-core machine shared with other work (Python "
             f"{sys.version.split()[0]}); medians of {args.runs} run(s), seconds of job 2 "
-            "whole: our steps (verify, env, end-of-job) and `uv build --wheel`, warm patcher "
+            "whole: our steps (verify, env, end-of-job) and the build (`uv build --wheel`; "
+            "maturin-action: its `maturin build`), warm patcher "
             f"cache. rust-cache emulated from {cicache.RUST_CACHE_VERSION}. 0.28: the example "
             '(pyo3 0.28.3); 0.29: a `maturin new` project (pyo3 0.29.3). "pyo3 crates": the '
             "pyo3 crates cargo ran rustc (or sccache) for; with sccache, its cache hits out of "
