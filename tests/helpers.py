@@ -14,6 +14,7 @@ import git as gitpython
 import tomlkit
 
 from patcher import cargo, proc, trees
+from patcher.project import ci
 from patcher.upstreams import maturin, pins
 from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
 
@@ -112,6 +113,8 @@ def rebuilt_since(target: Path, since: float) -> set[str]:
     cargo's output, or its own log lines cut cargo's)."""
     found = set()
     for fingerprint in target.glob("*/.fingerprint/*"):
+        if fingerprint.parent.parent.name == ci.STAMP_DIR:  # `verify --pin-mtimes`' stamps
+            continue
         if any(f.stat().st_mtime > since for f in fingerprint.iterdir()):
             found.add(fingerprint.name.rsplit("-", 1)[0])
     return found
@@ -516,3 +519,84 @@ def diagnose(project: Path, *args: str | Path) -> dict:
 def crates(found: dict) -> dict[str, dict]:
     """A diagnosis's recompiled crates by name."""
     return {c["name"]: c for c in found["crates"]}
+
+
+# PyO3/maturin-action on Linux, emulated from its source (src/index.ts at 9e8e458, `dockerBuild`):
+# `maturin build` in a manylinux container started with `--workdir $GITHUB_WORKSPACE`, the
+# workspace mounted at the same path (nothing else of the runner: no $RUNNER_TEMP), and of the
+# runner's variables only those named by prefix below, plus three it names. Docker cannot run
+# here: maturin runs directly, with that environment, the fixed interpreter a manylinux image
+# has, and the runner's PATH and HOME standing in for the image's (its cargo and rustc; a
+# CARGO_HOME passes by prefix and is at one path in every job, as the image's own would be).
+MATURIN_ACTION_PREFIXES = ("CARGO_", "RUST", "MATURIN_", "PYO3_")
+MATURIN_ACTION_NAMED = ("DEBIAN_FRONTEND", "ARCHFLAGS", "_PYTHON_SYSCONFIGDATA_NAME")
+MATURIN_ACTION_VERSION = "1.16.0"  # the action downloads a release binary of maturin
+
+
+def maturin_binary(where: Path, version: str = MATURIN_ACTION_VERSION) -> Path:
+    """maturin's release binary, from its PyPI wheel (unpatched), unpacked once into `where`."""
+    import zipfile
+
+    binary = where / f"maturin-{version}" / "maturin"
+    if binary.is_file():
+        return binary
+    wheels = where / f"wheels-{version}"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+            str(wheels),
+            f"maturin=={version}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = wheels.glob("maturin-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(f"maturin-{version}.data/scripts/maturin")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    tmp = binary.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    os.replace(tmp, binary)
+    return binary
+
+
+def maturin_action_env(environ: dict[str, str]) -> dict[str, str]:
+    """What reaches `maturin build` in maturin-action's container, from the step's `environ`."""
+    passed = {
+        k: v
+        for k, v in environ.items()
+        if k.startswith(MATURIN_ACTION_PREFIXES) or k in MATURIN_ACTION_NAMED
+    }
+    return {"PATH": environ["PATH"], "HOME": environ.get("HOME", "/root"), **passed}
+
+
+def maturin_action_build(
+    maturin: Path, workspace: Path, environ: dict[str, str], out: Path
+) -> subprocess.CompletedProcess[str]:
+    """maturin-action's Linux build step (`command: build`, `args: --release --out <out>`):
+    its clean-up of build scripts' output (it removes target/release/build only when
+    target/debug/build exists: its check tests the debug path twice), then `maturin build`
+    with the container's environment and a fixed interpreter."""
+    target = workspace / "target"
+    if (target / "debug" / "build").exists():
+        for profile in ("debug", "release"):
+            shutil.rmtree(target / profile / "build", ignore_errors=True)
+    return subprocess.run(
+        [str(maturin), "build", "--release", "--out", str(out), "-i", BASE_PYTHON],
+        cwd=workspace,
+        env=maturin_action_env(environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )

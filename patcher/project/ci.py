@@ -38,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import shlex
 import shutil
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -374,22 +376,22 @@ def materialize(
     return mirror
 
 
-def _pinned_files(root: Path) -> Iterator[tuple[Path, int]]:
-    """Every file below `root` (links aside) with the mtime CI mode gives it: FIXED_MTIME, and
-    the crate's manifest a second later."""
+def _pinned_files(root: Path, base: int = FIXED_MTIME) -> Iterator[tuple[Path, int]]:
+    """Every file below `root` (links aside) with the mtime CI mode gives it: `base`, and the
+    crate's manifest a second later."""
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             path = Path(dirpath) / name
             if not path.is_symlink():
-                yield path, FIXED_MTIME + (1 if name == _NEWEST and Path(dirpath) == root else 0)
+                yield path, base + (1 if name == _NEWEST and Path(dirpath) == root else 0)
 
 
-def pin_mtimes(root: Path) -> None:
+def pin_mtimes(root: Path, base: int = FIXED_MTIME) -> None:
     """Every file and folder below `root` to its pinned mtime."""
-    for path, stamp in _pinned_files(root):
-        os.utime(path, (stamp, stamp))
+    for path, stamp in _pinned_files(root, base):
+        os.utime(path, (stamp, stamp), follow_symlinks=False)
     for dirpath, _dirnames, _filenames in os.walk(root):
-        os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
+        os.utime(dirpath, (base, base))
 
 
 def _fixed(copy: Path, digest: str) -> bool:
@@ -410,3 +412,95 @@ def _remove_ours(path: Path) -> None:
             hint=f"move it out of {path.parent}, then run `patcher env --ci` again",
         )
     shutil.rmtree(path)
+
+
+# The in-repo trees, for builds that read them (maturin-action's `maturin build`, `cargo test`): a
+# fresh checkout gives them the current time, newer than any cached build, so cargo rebuilds them
+# in every job. One fixed time would keep them fresh, but cargo compares mtimes only: a tree whose
+# content changed at the same path and version (a new variant, an edit) would look fresh too and
+# the stale build would be used. A time derived from the content does not help either: any time
+# older than the cached build is "fresh", and only the build-script units (compared for equality)
+# would notice; pyo3-build-config, -macros and -macros-backend 0.29 have no build script.
+#
+# So the target dir holds a stamp per crate: which content its build was made from, and the time
+# the tree was given then: `<target>/pyo3-patcher/.fingerprint/<crate>-<digest16>/stamp` holds that
+# time (a folder, as cargo's own fingerprints are, for tools that walk them). Same digest: the tree
+# gets that time again, older than every build made from it since, so they are fresh. Another
+# digest (or no stamp): the tree gets the time of now, newer than every build the target dir holds,
+# which cargo therefore rebuilds; the stamp is replaced. Whatever the target dir holds that was
+# built before the stamp's time is thus older than the tree, and rebuilt. The folder has the shape
+# rust-cache's cleaning treats as a profile (`.fingerprint/` entries named `<package>-<hash>`), so
+# it keeps a crate's stamp exactly when it keeps that crate's build (the end-of-job step), and a
+# plain cache of target/ keeps it all.
+STAMP_DIR = "pyo3-patcher"
+STAMP_FILE = "stamp"
+
+
+def target_dir(project: Project, environ: Mapping[str, str]) -> Path:
+    """The target dir cargo uses for the workspace: CARGO_TARGET_DIR (relative to the current
+    folder, as cargo reads it), else `<workspace root>/target` (a `build.target-dir` in a
+    config file is not read here)."""
+    named = environ.get("CARGO_TARGET_DIR")
+    return Path.cwd() / named if named else project.workspace_root / "target"
+
+
+def pin_in_repo(
+    project: Project, rec: Record, *, environ: Mapping[str, str] | None = None
+) -> dict[str, bool]:
+    """Give the in-repo vendored trees the mtimes their stamp in the target dir asks for (see
+    above); returns, per crate, whether its cached build (if any) is reused (True) or is to be
+    rebuilt (False). Refuses a tree that is not the one pyo3-patcher.lock records."""
+    env = os.environ if environ is None else environ
+    target = target_dir(project, env)
+    stamps = target / STAMP_DIR / ".fingerprint"
+    for part in (stamps, *stamps.parents):
+        if part.is_symlink():
+            raise ProjectError(
+                f"the stamp folder {stamps} lies through a symbolic link ({part})",
+                hint="build without --pin-mtimes here, or name the real folder in CARGO_TARGET_DIR",
+            )
+    # Whole seconds (tar may keep no more of the dep-info's mtime, which cargo sets to when the
+    # compilation started), not after now: a later build's dep-info is not older. The manifest
+    # a second later may lie in the future: it is in no dep-info of pyo3's crates, and counts
+    # only in the build scripts' fingerprint, compared for equality.
+    now = int(time.time())
+    reused = {}
+    for crate in rec.crates:
+        tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
+        if tree.is_symlink() or not tree.is_dir() or trees.digest_of(tree) != rec.digests[crate]:
+            raise ProjectError(
+                f"{rec.tree_rel(crate)} is not the tree pyo3-patcher.lock records",
+                hint="run `patcher verify` to see what differs, then `patcher apply`",
+            )
+        mine = stamps / f"{crate}-{rec.digests[crate][:16]}"
+        base = _stamped_time(mine)
+        reused[crate] = base is not None
+        if base is None:
+            base = now
+            stamps.mkdir(parents=True, exist_ok=True)
+            for old in stamps.iterdir():
+                if re.fullmatch(re.escape(crate) + r"-[0-9a-f]{16}", old.name):
+                    _remove_stamp(old)
+            tmp = stamps / f".tmp-{mine.name}-{os.getpid()}"
+            _remove_stamp(tmp)
+            tmp.mkdir()
+            (tmp / STAMP_FILE).write_text(f"{base}\n", encoding="ascii")
+            os.replace(tmp, mine)
+        pin_mtimes(tree, base)
+    return reused
+
+
+def _stamped_time(stamp: Path) -> int | None:
+    file = stamp / STAMP_FILE
+    if stamp.is_symlink() or file.is_symlink() or not file.is_file():
+        return None
+    text = file.read_text(encoding="ascii", errors="replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _remove_stamp(path: Path) -> None:
+    """A stamp folder (an older stamp's file, or anything else by that name, goes too)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

@@ -17,6 +17,7 @@ fails, saying so and how to warm the cache.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,9 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def verify(directory: Path, *, offline: bool = False) -> Report:
+def verify(directory: Path, *, offline: bool = False, pin_mtimes: bool = False) -> Report:
+    """The checks; with `pin_mtimes`, when every one passed, the in-repo trees' mtimes set as
+    the target dir's record asks (ci.pin_in_repo: builds that read them stay warm in CI)."""
     with opened(directory, recover=False) as project:
         inputs = resolve.read_inputs(project)
         rec = inputs.record
@@ -98,6 +101,25 @@ def verify(directory: Path, *, offline: bool = False) -> Report:
         checks.append(built)
         notes += built_notes
         notes += _newer(project, inputs, rec, offline=offline)
+        if pin_mtimes and all(c.ok for c in checks):
+            reused = ci.pin_in_repo(project, rec)
+            kept = sorted(c for c, ok in reused.items() if ok)
+            fresh = sorted(c for c, ok in reused.items() if not ok)
+            notes.append(
+                f"mtimes pinned in {rec.vendor_dir}: "
+                + (
+                    f"a cached build from this content is reused for {', '.join(kept)}"
+                    if kept
+                    else ""
+                )
+                + ("; " if kept and fresh else "")
+                + (
+                    f"built afresh for {', '.join(fresh)} (no stamp of this content in "
+                    f"{ci.target_dir(project, os.environ)})"
+                    if fresh
+                    else ""
+                )
+            )
         return Report(tuple(checks), tuple(notes))
 
 

@@ -110,7 +110,9 @@ class Job:
                 "(not a PEP 517 build), on Linux in a manylinux container that mounts only "
                 "$GITHUB_WORKSPACE and passes variables only by prefix (CARGO_, MATURIN_, "
                 "PYO3_, RUST...; not CARGO_HOME, PIP_, UV_), so pyo3 stays warm without the "
-                f"patch and `{ENV_CI}`'s copies are not seen there ({_DOCS})"
+                f"patch and `{ENV_CI}`'s copies are not seen there; on a patched project it "
+                "builds the in-repo trees, which stay warm only with `patcher verify "
+                f"--pin-mtimes` before it (and the end-of-job step with rust-cache) ({_DOCS})"
             )
         if MATURIN_CLI in setups:
             said.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -287,3 +288,77 @@ def test_env_on_a_runner_is_ci_mode_unless_no_ci(tmp_path: Path, applied_templat
     end = run_patcher("env", "--end-of-job", cwd=project, env=_runner(project))
     assert end.returncode == 0, end.stderr
     assert "CARGO_HOME=" in end.stdout
+
+
+def _mtimes(tree: Path) -> set[int]:
+    return {int(p.stat().st_mtime) for p in tree.rglob("*") if p.is_file()}
+
+
+def test_pin_in_repo_reuses_a_stamp_only_for_the_same_content(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """`verify --pin-mtimes`' step (ci.pin_in_repo): the first job stamps the target dir with
+    the time it gives the in-repo trees, in the past; a later job with the same content gives
+    them that time again (older than any build made since: fresh); a changed tree gets a time
+    after every build before (cargo rebuilds it), the others keep theirs."""
+    from patcher.project.discovery import opened
+
+    project = _checkout(tmp_path, applied_template)
+    rec = record.load(project / record.FILE_NAME)
+    assert rec is not None
+    stamps = project / "target" / ci.STAMP_DIR / ".fingerprint"
+    with opened(project) as opened_project:
+        assert ci.pin_in_repo(opened_project, rec, environ={}) == dict.fromkeys(rec.crates, False)
+    first = {
+        crate: int((stamps / f"{crate}-{rec.digests[crate][:16]}" / ci.STAMP_FILE).read_text())
+        for crate in rec.crates
+    }
+    ffi = project / rec.tree_rel("pyo3-ffi")
+    assert _mtimes(ffi) == {first["pyo3-ffi"], first["pyo3-ffi"] + 1}
+    assert first["pyo3-ffi"] <= time.time()  # not after any build that follows
+
+    # a later job: a fresh checkout's mtimes, the same content, the stamp restored with target/
+    for path in ffi.rglob("*"):
+        os.utime(path)
+    time.sleep(1.1)
+    with opened(project) as opened_project:
+        assert ci.pin_in_repo(opened_project, rec, environ={}) == dict.fromkeys(rec.crates, True)
+    assert _mtimes(ffi) == {first["pyo3-ffi"], first["pyo3-ffi"] + 1}
+
+    # pyo3-ffi changes at the same version: it gets a time after the builds before; its old
+    # stamp is replaced (pyo3's own stamp, whose name pyo3-ffi's starts with, stays)
+    built = time.time()
+    time.sleep(1.1)
+    change_vendored_tree(project)
+    rec = record.load(project / record.FILE_NAME)
+    assert rec is not None
+    with opened(project) as opened_project:
+        reused = ci.pin_in_repo(opened_project, rec, environ={})
+    assert reused == {crate: crate != "pyo3-ffi" for crate in rec.crates}
+    assert min(_mtimes(ffi)) > built
+    assert sorted(p.name for p in stamps.iterdir()) == sorted(
+        f"{crate}-{rec.digests[crate][:16]}" for crate in rec.crates
+    )
+    pyo3 = project / rec.tree_rel("pyo3")
+    assert _mtimes(pyo3) == {first["pyo3"], first["pyo3"] + 1}
+
+
+def test_pin_in_repo_refuses_a_stamp_folder_through_a_link(
+    tmp_path: Path, applied_template: Path
+) -> None:
+    """A restored target/ whose stamp folder is a link elsewhere: refused, nothing written
+    there, no mtime changed."""
+    from patcher.project.discovery import opened
+
+    project = _checkout(tmp_path, applied_template)
+    rec = record.load(project / record.FILE_NAME)
+    assert rec is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project / "target").mkdir(exist_ok=True)
+    (project / "target" / ci.STAMP_DIR).symlink_to(elsewhere, target_is_directory=True)
+    before = snapshot(project / ".pyo3-patcher")
+    with opened(project) as opened_project, pytest.raises(ProjectError, match="symbolic link"):
+        ci.pin_in_repo(opened_project, rec, environ={})
+    assert list(elsewhere.iterdir()) == []
+    assert snapshot(project / ".pyo3-patcher") == before
