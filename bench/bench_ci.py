@@ -18,7 +18,8 @@ Setups:
   cache hits of job 2 out of its cacheable calls;
 - sccache-webdav: the same with sccache's WebDAV backend against a `wsgidav` server (PyPI's
   `wsgidav` and `cheroot`) that the run starts on 127.0.0.1 and keeps for both jobs;
-- env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci`;
+- env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci` in both
+  steps (on a runner plain `patcher env` is CI mode);
 - maturin-action: PyO3/maturin-action on Linux emulated from its source (tests/helpers.py:
   `maturin build --release` of maturin's release binary with a fixed interpreter and only the
   variables its container gets), target/ cached by rust-cache; patched, docs/ci.md's steps for
@@ -191,9 +192,10 @@ def job(
         )
     if result.returncode != 0:
         raise SystemExit(f"build failed ({setup}):\n{result.stderr[-3000:]}")
-    if patched and setup in ("rust-cache", "maturin-action"):
+    if patched and setup in ("rust-cache", "maturin-action", "env-no-ci"):
         ended = time.monotonic()
-        post = _lines(_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=env))
+        ci = [] if setup == "env-no-ci" else ["--ci"]
+        post = _lines(_patcher("env", *ci, "--end-of-job", cwd=checkout, env=env))
         steps += time.monotonic() - ended
     wall = time.monotonic() - start
     figures = {"wall": wall, "steps": steps}
