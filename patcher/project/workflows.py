@@ -111,7 +111,7 @@ class Job:
                 "$GITHUB_WORKSPACE and passes variables only by prefix (CARGO_, MATURIN_, "
                 "PYO3_, RUST...; not CARGO_HOME, PIP_, UV_), so pyo3 stays warm without the "
                 f"patch and `{ENV_CI}`'s copies are not seen there; on a patched project it "
-                "builds the in-repo trees, which stay warm only with `patcher verify "
+                "builds the in-repo trees, whose cached build is kept only with `patcher verify "
                 f"--pin-mtimes` before it (and the end-of-job step with rust-cache) ({_DOCS})"
             )
         if MATURIN_CLI in setups:
