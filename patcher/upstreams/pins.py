@@ -66,8 +66,8 @@ def pins_file(upstream: str) -> Path:
 def load_pins(upstream: str) -> dict[str, Pin]:
     path = pins_file(upstream)
     try:
-        doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
+        doc = resources.read_toml(path)
+    except resources.DataFileError as exc:
         raise PatcherError(f"cannot read the {upstream} pins at {path}: {exc}", _HINT) from exc
     pins: dict[str, Pin] = {}
     for version, table in doc.get("release", {}).items():
