@@ -313,6 +313,11 @@ def _write(
         results.append(
             RefreshResult(upstream.name, pin.version, p.old.kind, p.name, p.how, action, p.check)
         )
+    if changes and not dry_run:
+        # what the new pin's release derives to, with the variants as now written
+        from patcher.maintainer import digests
+
+        digests.record(upstream.name, pin.version)
     return results
 
 

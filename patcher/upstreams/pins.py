@@ -10,8 +10,8 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import tomlkit
 from packaging.version import InvalidVersion, Version
 
 from patcher import resources
@@ -41,6 +41,24 @@ class Pin:
     # the crates.io checksum (sha256 of the .crate, as the registry index lists it) of each
     # crate of the release: the anchor a downloaded or cached crate is checked against
     crates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # maturin: the sha256 PyPI publishes for each wheel file of the release (its JSON simple
+    # index, read by the maintainer who pinned it), so that a cached published wheel is
+    # checked without asking PyPI again
+    wheels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # What our patch makes of the release, per variant name: the variant's digest (`patch`;
+    # a digest for another patch is not used) and the sha256 of what is derived (pyo3: each
+    # crate's vendored tree digest from the crates.io crates, with `form`, the vendored form;
+    # maturin backend: each patched backend file). A cache entry or a vendored tree is then
+    # checked by comparing digests, without deriving it again; where none is shipped (or it
+    # does not match), patcher derives as before.
+    derived: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+
+    def derived_for(self, variant_name: str, patch_digest: str) -> Mapping[str, str]:
+        """The digests shipped for `variant_name` with exactly that patch (else none)."""
+        found = self.derived.get(variant_name, {})
+        if found.get("patch") != patch_digest:
+            return {}
+        return {k: v for k, v in found.items() if k != "patch"}
 
     @property
     def expected_tag_commit(self) -> str:
@@ -56,6 +74,10 @@ class Pin:
             table["files"] = dict(sorted(self.files.items()))
         if self.crates:
             table["crates"] = dict(sorted(self.crates.items()))
+        if self.wheels:
+            table["wheels"] = dict(sorted(self.wheels.items()))
+        if self.derived:
+            table["derived"] = {k: dict(sorted(v.items())) for k, v in sorted(self.derived.items())}
         return table
 
 
@@ -77,7 +99,14 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             raise PatcherError(f"{path}: release {version} has a malformed commit SHA", _HINT)
         files = {str(k): str(v) for k, v in table.get("files", {}).items()}
         crates = {str(k): str(v) for k, v in table.get("crates", {}).items()}
-        if not all(_SHA256_RE.match(v) for v in [*files.values(), *crates.values()]):
+        wheels = {str(k): str(v) for k, v in table.get("wheels", {}).items()}
+        derived = {
+            str(name): {str(k): str(v) for k, v in digests.items()}
+            for name, digests in table.get("derived", {}).items()
+        }
+        shipped = [*files.values(), *crates.values(), *wheels.values()]
+        shipped += [v for d in derived.values() for k, v in d.items() if k != "form"]
+        if not all(_SHA256_RE.match(v) for v in shipped):
             raise PatcherError(f"{path}: release {version} has a malformed file digest", _HINT)
         pins[version] = Pin(
             upstream=upstream,
@@ -88,6 +117,8 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             yanked=bool(table.get("yanked", False)),
             files=files,
             crates=crates,
+            wheels=wheels,
+            derived=derived,
         )
     return pins
 
@@ -117,23 +148,27 @@ def get_pin(upstream: str, version: str) -> Pin:
     return pins[version]
 
 
-def write_pin(pin: Pin) -> None:
-    """Add `pin` to its upstream's pins file (nothing if it is there), atomically."""
+def write_pin(pin: Pin, *, replace: bool = False) -> None:
+    """Add `pin` to its upstream's pins file (nothing if it is there, unless `replace`: then
+    its table is rewritten in place), atomically."""
+    import tomlkit
+
     path = pins_file(pin.upstream)
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     releases = doc.setdefault("release", tomlkit.table(is_super_table=True))
-    if pin.version in releases:
+    if pin.version in releases and not replace:
         return
-    table = tomlkit.table()
-    for key, value in pin.as_toml().items():
-        if isinstance(value, dict):
-            inner = tomlkit.table()
-            for name, digest in value.items():
-                inner.add(name, digest)
-            table.add(key, inner)
-        else:
-            table.add(key, value)
-    releases.add(pin.version, table)
+
+    def as_table(values: Mapping[str, object]) -> Any:
+        table = tomlkit.table()
+        for key, value in values.items():
+            table.add(key, as_table(value) if isinstance(value, Mapping) else value)
+        return table
+
+    if pin.version in releases:
+        releases[pin.version] = as_table(pin.as_toml())
+    else:
+        releases.add(pin.version, as_table(pin.as_toml()))
     atomic_write(path, tomlkit.dumps(doc))
 
 

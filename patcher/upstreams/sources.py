@@ -58,6 +58,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def https_get(url: str, *, what: str, accept: str | None = None) -> bytes:
     """GET over HTTPS (the certificate checked), or SourceError naming `what`."""
     if not url.startswith("https://"):
