@@ -4,7 +4,7 @@ import argparse
 import sys
 from typing import Any
 
-from patcher.commands.apply import add_project_arg
+from patcher.commands import add_project_arg
 from patcher.errors import UsageError
 from patcher.maintainer import refresh as maintainer_refresh
 from patcher.project import refresh
