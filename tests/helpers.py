@@ -460,3 +460,21 @@ def maturin_new_project(where: Path) -> Path:
     )
     (project / ".gitignore").write_text("/target\n", encoding="utf-8")
     return project
+
+
+def pins_without_derived(dest: Path) -> Path:
+    """A copy of the shipped pins with no digests of what patcher derives (`refresh
+    --digests`): commands derive the trees and the maturin wheel again, as an older patcher
+    did; returns its folder, for PYO3_PATCHER_PINS_DIR."""
+    import tomlkit
+
+    from patcher import resources
+
+    shutil.copytree(resources.pins_dir(), dest)
+    for pins_file in dest.glob("*.toml"):
+        doc = tomlkit.parse(pins_file.read_text(encoding="utf-8"))
+        for table in doc["release"].values():
+            table.pop("derived", None)
+            table.pop("wheels", None)
+        pins_file.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return dest
