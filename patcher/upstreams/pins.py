@@ -166,7 +166,11 @@ def write_pin(pin: Pin, *, replace: bool = False) -> None:
         return table
 
     if pin.version in releases:
-        releases[pin.version] = as_table(pin.as_toml())
+        # only the digests of what patcher derives are replaced: the rest stays as written
+        table = releases[pin.version]
+        for key, value in pin.as_toml().items():
+            if key in ("wheels", "derived"):
+                table[key] = as_table(value)  # type: ignore[arg-type]
     else:
         releases.add(pin.version, as_table(pin.as_toml()))
     atomic_write(path, tomlkit.dumps(doc))
