@@ -7,8 +7,10 @@ folder with maturin's `--config` values, sealed so that no program of the checko
 (cargo.run). Every pyo3 crate must come from a vendored tree of exactly the pinned regular
 files, or a copy byte for byte the same (CI mode); what redirects one is named.
 
-The expected trees are derived from the pinned release and our patch (from the cache, or
-fetched, each anchored: see upstreams/sources.py), never from the digests in
+A tree that has the digest this patcher's pins ship for the release and our patch passes
+with that hash compare (the pins ship with patcher, like the crates.io checksums beside
+them). Otherwise the expected trees are derived from the pinned release and our patch (from
+the cache, or fetched, each anchored: see upstreams/sources.py), never from the digests in
 pyo3-patcher.lock: the hand that edits a vendored file can edit the record too. verify fails
 closed: when it cannot derive them (--offline with a cold cache, no source reachable), it
 fails, saying so and how to warm the cache.
