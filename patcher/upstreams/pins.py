@@ -173,7 +173,8 @@ def write_pin(pin: Pin, *, replace: bool = False) -> None:
                 table[key] = as_table(value)  # type: ignore[arg-type]
     else:
         releases.add(pin.version, as_table(pin.as_toml()))
-    atomic_write(path, tomlkit.dumps(doc))
+    # a blank line before every release table, as the file is written by hand
+    atomic_write(path, re.sub(r"(?<=[^\n])\n(\[release\.)", r"\n\n\1", tomlkit.dumps(doc)))
 
 
 def atomic_write(path: Path, text: str) -> None:
