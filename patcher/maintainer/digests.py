@@ -41,13 +41,13 @@ def pyo3_derived(pin: Pin) -> dict[str, dict[str, str]]:
     }
 
 
-def maturin_derived(pin: Pin) -> dict[str, dict[str, str]]:
+def maturin_derived(pin: Pin, url: str | None = None) -> dict[str, dict[str, str]]:
     """For the backend variant claiming `pin`: the sha256 of each backend file it changes,
     patched from the pinned commit's files (those every published wheel carries: pin.files)."""
     from patcher.upstreams import maturin
 
     variant = variants.select_variant("maturin", pin.version, "backend")
-    tree, _origin = maturin.pristine(pin)
+    tree, _origin = maturin.pristine(pin, url=url)
     maturin.verify_backend(pin, tree)
     files = {name: (tree / name).read_bytes() for name in pin.files}
     with tempfile.TemporaryDirectory(prefix="patcher-digests-") as tmp:
@@ -71,7 +71,7 @@ def maturin_wheels(pin: Pin) -> dict[str, str]:
     }
 
 
-def record(upstream: str, version: str | None) -> list[str]:
+def record(upstream: str, version: str | None, *, url: str | None = None) -> list[str]:
     """Compute and write the shipped digests of one pinned release, or of every pinned one
     (newest first; a release that cannot be derived is reported and left as it was)."""
     known = pins.load_pins(upstream)
@@ -84,7 +84,7 @@ def record(upstream: str, version: str | None) -> list[str]:
                 new = dataclasses.replace(pin, derived=pyo3_derived(pin))
             else:
                 new = dataclasses.replace(
-                    pin, derived=maturin_derived(pin), wheels=maturin_wheels(pin)
+                    pin, derived=maturin_derived(pin, url), wheels=maturin_wheels(pin)
                 )
         except PatcherError as exc:
             said.append(f"{upstream} {name}: not derived ({exc.message})")
