@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,7 @@ from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
 LAYOUTS = ("0.28", "0.29")
+CPU: list[float] = []  # CPU seconds of each _patcher call, in order
 STEPS = {
     "verify": ("verify",),
     "env --ci": ("env", "--ci"),
@@ -54,7 +56,9 @@ def _git(*args: str | Path, cwd: Path) -> None:
 
 
 def _patcher(src: Path, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> float:
-    """Wall seconds of one `python -m patcher ARGS` from the tree `src`; exits on failure."""
+    """Wall seconds of one `python -m patcher ARGS` from the tree `src` (its CPU seconds, with
+    the children it waited for, go to CPU); exits on failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "patcher", "-q", *args],
@@ -65,8 +69,10 @@ def _patcher(src: Path, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -
         check=False,
     )
     wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"patcher {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    CPU.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     return wall
 
 
@@ -83,11 +89,14 @@ def _origin(work: Path, layout: str, src: Path, env: dict[str, str]) -> Path:
     return project
 
 
-def _job(src: Path, checkout: Path, runner_temp: Path, env: dict[str, str]) -> dict[str, float]:
-    """One job's three steps; $RUNNER_TEMP empty at its start, as on a runner."""
+def _job(
+    src: Path, checkout: Path, runner_temp: Path, env: dict[str, str]
+) -> dict[str, tuple[float, float]]:
+    """One job's three steps, wall and CPU seconds each; $RUNNER_TEMP empty at its start, as
+    on a runner."""
     shutil.rmtree(runner_temp, ignore_errors=True)
     runner_temp.mkdir()
-    return {step: _patcher(src, args, checkout, env) for step, args in STEPS.items()}
+    return {step: (_patcher(src, args, checkout, env), CPU[-1]) for step, args in STEPS.items()}
 
 
 def measure(
@@ -102,7 +111,7 @@ def measure(
     origin = _origin(work, layout, src, env)
     checkout = work / "checkout"  # one path in every job
     _git("clone", "-q", origin, checkout, cwd=work)
-    cold: dict[str, list[float]] = {s: [] for s in STEPS}
+    cold: dict[str, list[tuple[float, float]]] = {s: [] for s in STEPS}
     for i in range(cold_runs):
         empty = work / f"cold-cache-{i}"
         for step, seconds in _job(
@@ -111,12 +120,16 @@ def measure(
             cold[step].append(seconds)
         shutil.rmtree(empty)
     _job(src, checkout, runner_temp, env)  # the warm cache: what a first job leaves
-    warm: dict[str, list[float]] = {s: [] for s in STEPS}
+    warm: dict[str, list[tuple[float, float]]] = {s: [] for s in STEPS}
     for _ in range(runs):
         for step, seconds in _job(src, checkout, runner_temp, env).items():
             warm[step].append(seconds)
     return {
-        step: {"cold": statistics.median(cold[step]), "warm": statistics.median(warm[step])}
+        step: {
+            "cold": statistics.median(w for w, _ in cold[step]),
+            "warm": statistics.median(w for w, _ in warm[step]),
+            "warm CPU": statistics.median(c for _, c in warm[step]),
+        }
         for step in STEPS
     }
 
@@ -147,7 +160,9 @@ def main() -> None:
                 )
             print(f"{label} {layout}: {results[label, layout]}", file=sys.stderr)
     names = {"0.28": "example, pyo3 0.28.3", "0.29": "`maturin new`, pyo3 0.29.3, no lock"}
-    head = "| layout | step |" + "".join(f" {label} cold | {label} warm |" for label in trees)
+    head = "| layout | step |" + "".join(
+        f" {label} cold | {label} warm | {label} warm CPU |" for label in trees
+    )
     rows = [
         "# Our CI steps, cold and warm patcher cache",
         "",
@@ -156,17 +171,19 @@ def main() -> None:
         f"machine (Python {sys.version.split()[0]}; 1-minute load average "
         f"{min(load):.1f} to {max(load):.1f} at the layouts' starts); medians of "
         f"{args.cold_runs} cold and {args.runs} warm jobs, wall seconds of each step as a "
-        "fresh process. Cold: empty patcher cache, crates.io and PyPI reachable; warm: the "
-        "cache the job before left; cargo's home warm in both.",
+        "fresh process (warm CPU: user + system seconds of the step and the programs it ran, "
+        "which a loaded machine inflates less). Cold: empty patcher cache, crates.io and PyPI "
+        "reachable; warm: the cache the job before left; cargo's home warm in both.",
         "",
         head,
-        "|---|---|" + "---:|---:|" * len(trees),
+        "|---|---|" + "---:|---:|---:|" * len(trees),
     ]
     for layout in layouts:
         for step in STEPS:
             cells = "".join(
                 f" {results[label, layout][step]['cold']:.2f} |"
                 f" {results[label, layout][step]['warm']:.2f} |"
+                f" {results[label, layout][step]['warm CPU']:.2f} |"
                 for label in trees
             )
             rows.append(f"| {names.get(layout, layout)} | `{step}` |{cells}")
