@@ -70,6 +70,26 @@ def read_toml(path: Path) -> dict[str, Any]:
     return doc
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """The content of one of our JSON data files (an object), parsed once per process and
+    change, like read_toml; the caller must not change it."""
+    import json
+
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = _PARSED.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFileError(str(exc)) from exc
+    if not isinstance(doc, dict):
+        raise DataFileError("not a JSON object")
+    _PARSED[path] = (stamp, doc)
+    return doc
+
+
 def _parse(text: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib

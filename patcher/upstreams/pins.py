@@ -7,6 +7,7 @@ extended by `patcher refresh --upstream`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,8 +75,6 @@ class Pin:
             table["files"] = dict(sorted(self.files.items()))
         if self.crates:
             table["crates"] = dict(sorted(self.crates.items()))
-        if self.wheels:
-            table["wheels"] = dict(sorted(self.wheels.items()))
         if self.derived:
             table["derived"] = {k: dict(sorted(v.items())) for k, v in sorted(self.derived.items())}
         return table
@@ -85,12 +84,36 @@ def pins_file(upstream: str) -> Path:
     return resources.pins_dir() / f"{upstream}.toml"
 
 
+def wheels_file(upstream: str) -> Path:
+    """PyPI's sha256 of each wheel file, per release: bulky registry data (13 files a maturin
+    release), in JSON beside the pins, which every command parses (tomllib took 50 ms more
+    with them in the TOML, tomlkit on Python < 3.11 several times that)."""
+    return resources.pins_dir() / f"{upstream}-wheels.json"
+
+
+def _load_wheels(upstream: str) -> dict[str, dict[str, str]]:
+    path = wheels_file(upstream)
+    if not path.is_file():
+        return {}
+    try:
+        doc = resources.read_json(path)
+        return {
+            str(version): {str(k): str(v) for k, v in files.items()}
+            for version, files in doc.items()
+        }
+    except (resources.DataFileError, AttributeError) as exc:
+        raise PatcherError(
+            f"cannot read the {upstream} wheel digests at {path}: {exc}", _HINT
+        ) from exc
+
+
 def load_pins(upstream: str) -> dict[str, Pin]:
     path = pins_file(upstream)
     try:
         doc = resources.read_toml(path)
     except resources.DataFileError as exc:
         raise PatcherError(f"cannot read the {upstream} pins at {path}: {exc}", _HINT) from exc
+    all_wheels = _load_wheels(upstream)
     pins: dict[str, Pin] = {}
     for version, table in doc.get("release", {}).items():
         commit = str(table["commit"])
@@ -99,7 +122,7 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             raise PatcherError(f"{path}: release {version} has a malformed commit SHA", _HINT)
         files = {str(k): str(v) for k, v in table.get("files", {}).items()}
         crates = {str(k): str(v) for k, v in table.get("crates", {}).items()}
-        wheels = {str(k): str(v) for k, v in table.get("wheels", {}).items()}
+        wheels = all_wheels.get(version, {})
         derived = {
             str(name): {str(k): str(v) for k, v in digests.items()}
             for name, digests in table.get("derived", {}).items()
@@ -168,13 +191,17 @@ def write_pin(pin: Pin, *, replace: bool = False) -> None:
     if pin.version in releases:
         # only the digests of what patcher derives are replaced: the rest stays as written
         table = releases[pin.version]
-        for key, value in pin.as_toml().items():
-            if key in ("wheels", "derived"):
-                table[key] = as_table(value)  # type: ignore[arg-type]
+        if pin.derived:
+            table["derived"] = as_table(pin.as_toml()["derived"])  # type: ignore[arg-type]
     else:
         releases.add(pin.version, as_table(pin.as_toml()))
     # a blank line before every release table, as the file is written by hand
     atomic_write(path, re.sub(r"(?<=[^\n])\n(\[release\.)", r"\n\n\1", tomlkit.dumps(doc)))
+    if pin.wheels:
+        wheels = _load_wheels(pin.upstream)
+        wheels[pin.version] = dict(sorted(pin.wheels.items()))
+        ordered = dict(sorted(wheels.items(), key=lambda item: Version(item[0])))
+        atomic_write(wheels_file(pin.upstream), json.dumps(ordered, indent=1) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:
