@@ -6,7 +6,9 @@ for, cargo included).
 
 Each run is apply, verify, remove on one copy of the example, `--offline`, as the CLI, the
 way CI runs them. The cache is warmed once before the runs (the published crates
-downloaded); everything derived from it is derived again in each process, as always.
+downloaded); apply derives the trees from it again in each process, verify compares them with
+the digests the pins ship (since issue 24, item 7; bench/RESULTS.md's bench_commands table
+predates that).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -176,6 +177,11 @@ def _seal(cwd: Path, configs: Sequence[str]) -> tuple[list[str], dict[str, str],
     return overrides, env, _PROGRAM_VARIABLES
 
 
+# rustup's answer per folder, for this process: verify asked twice for the same folder (each
+# a rustup start); keyed by what decides the answer, so a changed toolchain file asks again
+_TOOLCHAINS: dict[tuple[str, str | None, tuple[tuple[str, int, int], ...]], str | None] = {}
+
+
 def _active_toolchain(cwd: Path) -> str | None:
     """The toolchain rustup runs in `cwd` (None without rustup): from RUSTUP_TOOLCHAIN, an
     override of the user's, a toolchain file (checked: not a folder), or the default."""
@@ -183,9 +189,17 @@ def _active_toolchain(cwd: Path) -> str | None:
         rustup = proc.which("rustup")
     except ExternalError:
         return None
-    said = proc.run([rustup, "show", "active-toolchain"], cwd=cwd, check=False)
-    words = said.stdout.split()
-    return words[0] if said.returncode == 0 and words else None
+    files = []
+    for path in _toolchain_files(cwd):
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            files.append((str(path), stat.st_mtime_ns, stat.st_size))
+    key = (str(cwd.absolute()), os.environ.get("RUSTUP_TOOLCHAIN"), tuple(files))
+    if key not in _TOOLCHAINS:
+        said = proc.run([rustup, "show", "active-toolchain"], cwd=cwd, check=False)
+        words = said.stdout.split()
+        _TOOLCHAINS[key] = words[0] if said.returncode == 0 and words else None
+    return _TOOLCHAINS[key]
 
 
 def _toml_string(value: str) -> str:

@@ -78,7 +78,10 @@ def _verbosity() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the arguments, only the command they name is registered
+    (each command module imports its part of patcher: all of them cost a CI step about
+    0.3 s), unless they name none (or none are given), which then shows every command."""
     from patcher import commands
 
     verbosity = _verbosity()
@@ -91,9 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pyo3-patcher {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    named = _named_verb(argv)
     for verb in (*_USER_VERBS, *_MAINTAINER_VERBS):
-        commands.module(verb).register(_WithParents(sub, verbosity))
+        if named is None or verb == named:
+            commands.module(verb).register(_WithParents(sub, verbosity))
     return parser
+
+
+def _named_verb(argv: Sequence[str] | None) -> str | None:
+    """The command the arguments name: the first that is not an option (the top-level
+    options, -q, -v, --version, take no value), if it is one of ours."""
+    first = next((a for a in argv or () if not a.startswith("-")), None)
+    return first if first in (*_USER_VERBS, *_MAINTAINER_VERBS) else None
 
 
 class _WithParents:
@@ -189,7 +201,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if relative_cache and not Path(relative_cache).is_absolute():
         # once, at start-up: the folder it names is the one the user was in
         os.environ[cache.ENV_VAR] = str(Path(relative_cache).absolute())
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if getattr(args, "quiet", False):
         ui.set_level(ui.Level.QUIET)

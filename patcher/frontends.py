@@ -13,7 +13,6 @@ these variables on whitespace, and a URL has none (a space is %20, a line break 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import shutil
 import sys
 from collections.abc import Mapping
@@ -63,6 +62,8 @@ FRONTENDS = {
 def pip_has_build_constraints() -> bool:
     """Whether the pip of this Python (the one CI installed patcher with, as a rule) reads
     PIP_BUILD_CONSTRAINT."""
+    import importlib.metadata  # 0.1 s of imports (email, zipfile), for this one question
+
     try:
         return Version(importlib.metadata.version("pip")) >= PIP_BUILD_CONSTRAINTS
     except (importlib.metadata.PackageNotFoundError, InvalidVersion):

@@ -181,7 +181,8 @@ def make_pyo3_repo(root: Path, versions: list[str]) -> tuple[str, Path]:
     pins_dir.mkdir()
     (pins_dir / "pyo3.toml").write_text("\n".join(pin_lines), encoding="utf-8")
     # maturin stays pinned as shipped
-    (pins_dir / "maturin.toml").write_bytes((REPO_ROOT / "vendor/pins/maturin.toml").read_bytes())
+    for name in ("maturin.toml", "maturin-wheels.json"):
+        (pins_dir / name).write_bytes((REPO_ROOT / "vendor/pins" / name).read_bytes())
     return repo_dir.as_uri(), pins_dir
 
 
@@ -201,7 +202,7 @@ def make_maturin_repo(root: Path, published: str, version: str) -> tuple[str, Pa
     commit_release(repo, version)
     pins_dir = root / "pins"
     pins_dir.mkdir()
-    for name in ("pyo3.toml", "maturin.toml"):
+    for name in ("pyo3.toml", "maturin.toml", "maturin-wheels.json"):
         (pins_dir / name).write_bytes((REPO_ROOT / "vendor/pins" / name).read_bytes())
     return repo_dir.as_uri(), pins_dir
 
@@ -600,3 +601,22 @@ def maturin_action_build(
         text=True,
         check=False,
     )
+
+
+def pins_without_derived(dest: Path) -> Path:
+    """A copy of the shipped pins with no digests of what patcher derives (`refresh
+    --digests`): commands derive the trees and the maturin wheel again, as an older patcher
+    did; returns its folder, for PYO3_PATCHER_PINS_DIR."""
+    import tomlkit
+
+    from patcher import resources
+
+    shutil.copytree(resources.pins_dir(), dest)
+    for pins_file in dest.glob("*.toml"):
+        doc = tomlkit.parse(pins_file.read_text(encoding="utf-8"))
+        for table in doc["release"].values():
+            table.pop("derived", None)
+        pins_file.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    for wheels_file in dest.glob("*-wheels.json"):
+        wheels_file.unlink()
+    return dest

@@ -3,22 +3,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from patcher.commands import add_project_arg
 from patcher.project import apply
 from patcher.project.apply import Result
 from patcher.upstreams.base import SOURCE_CHOICES
-
-
-def add_project_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=Path(),
-        metavar="DIR",
-        help="the project (where pyproject.toml or Cargo.toml is); default: .",
-    )
 
 
 def register(sub: Any) -> None:

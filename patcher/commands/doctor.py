@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher import cicache, ui
-from patcher.commands.apply import add_project_arg
+from patcher.commands import add_project_arg
 from patcher.project import doctor
 
 

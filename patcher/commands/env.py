@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher import frontends, ui
-from patcher.commands.apply import add_project_arg
+from patcher.commands import add_project_arg
 from patcher.errors import UsageError
 from patcher.project import builds, ci, record
 from patcher.project.discovery import opened

@@ -4,7 +4,7 @@ import argparse
 import sys
 from typing import Any
 
-from patcher.commands.apply import add_project_arg
+from patcher.commands import add_project_arg
 from patcher.errors import UsageError
 from patcher.maintainer import refresh as maintainer_refresh
 from patcher.project import refresh
@@ -38,11 +38,30 @@ def register(sub: Any) -> None:
         metavar="UPSTREAM@VERSION",
         help="(maintainers) finish a refresh after resolving its conflicts by hand",
     )
+    group.add_argument(
+        "--digests",
+        metavar="UPSTREAM[@VERSION]",
+        help="(maintainers) record in the pins the digests of what patcher derives from a "
+        "pinned release (vendored trees, the patched maturin backend, PyPI's wheel digests), "
+        "for one release or all of them; --upstream does it for the release it pins",
+    )
     parser.add_argument("--url", help="(maintainers) git URL of the upstream")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.digests:
+        from patcher.maintainer import digests
+
+        upstream, _, version = args.digests.partition("@")
+        if upstream not in ("pyo3", "maturin"):
+            raise UsageError(
+                f"--digests {args.digests}: no upstream {upstream!r}",
+                hint="name pyo3 or maturin, with @VERSION for one release",
+            )
+        for line in digests.record(upstream, version or None):
+            print(line)
+        return 0
     if args.upstream or args.continue_:
         return _upstream(args)
     if args.url:

@@ -4,7 +4,8 @@ import argparse
 import sys
 from typing import Any
 
-from patcher.commands.apply import add_project_arg, report
+from patcher.commands import add_project_arg
+from patcher.commands.apply import report
 from patcher.project import update
 
 

@@ -5,7 +5,7 @@ import json
 import sys
 from typing import Any
 
-from patcher.commands.apply import add_project_arg
+from patcher.commands import add_project_arg
 from patcher.errors import VerifyError
 from patcher.project import verify
 

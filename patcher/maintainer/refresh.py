@@ -118,7 +118,7 @@ def refresh(
     url = url or upstream.url()
     pin = discover_pin(upstream, version, url)
     prepared = [_prepare(upstream, pin, kind, url) for kind in variants.kinds(upstream.name)]
-    return _write(upstream, pin, prepared, dry_run=dry_run)
+    return _write(upstream, pin, prepared, url=url, dry_run=dry_run)
 
 
 def _prepare(upstream: Upstream, pin: Pin, kind: str, url: str) -> _Prepared:
@@ -262,7 +262,7 @@ def continue_refresh(
         else _prepare(upstream, pin, k, url)
         for k in variants.kinds(upstream.name)
     ]
-    return _write(upstream, pin, prepared, dry_run=dry_run)
+    return _write(upstream, pin, prepared, url=url, dry_run=dry_run)
 
 
 # --- writing the result -----------------------------------------------------------------------
@@ -297,7 +297,7 @@ def _judge(
 
 
 def _write(
-    upstream: Upstream, pin: Pin, prepared: list[_Prepared], *, dry_run: bool
+    upstream: Upstream, pin: Pin, prepared: list[_Prepared], *, url: str, dry_run: bool
 ) -> list[RefreshResult]:
     changes = [p for p in prepared if p.diff is not None]
     if changes and not dry_run:
@@ -313,6 +313,11 @@ def _write(
         results.append(
             RefreshResult(upstream.name, pin.version, p.old.kind, p.name, p.how, action, p.check)
         )
+    if changes and not dry_run:
+        # what the new pin's release derives to, with the variants as now written
+        from patcher.maintainer import digests
+
+        digests.record(upstream.name, pin.version, url=url)
     return results
 
 

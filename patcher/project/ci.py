@@ -339,13 +339,14 @@ def materialize(
     checked = {}
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
-        if not tree.is_dir() or trees.digest_of(tree) != rec.digests[crate]:
+        found = trees.file_digests(tree) if tree.is_dir() else None
+        if found is None or trees.tree_digest(found) != rec.digests[crate]:
             raise ProjectError(
                 f"{rec.tree_rel(crate)} is not the tree pyo3-patcher.lock records",
                 hint="run `patcher verify` to see what differs, then `patcher apply`",
             )
         # links (to folders too) and files the digest leaves out: never copied out
-        files = {k: v for k, v in trees.file_digests(tree).items() if not v.startswith("symlink:")}
+        files = {k: v for k, v in found.items() if not v.startswith("symlink:")}
         strays = trees.strays(tree, files)
         if strays:
             raise ProjectError(
@@ -376,14 +377,21 @@ def materialize(
     return mirror
 
 
-def _pinned_files(root: Path, base: int = FIXED_MTIME) -> Iterator[tuple[Path, int]]:
+def _pinned_files(root: Path, base: int = FIXED_MTIME) -> Iterator[tuple[str, int]]:
     """Every file below `root` (links aside) with the mtime CI mode gives it: `base`, and the
     crate's manifest a second later."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not path.is_symlink():
-                yield path, base + (1 if name == _NEWEST and Path(dirpath) == root else 0)
+    folders = [os.fspath(root)]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir():
+                    folders.append(entry.path)
+                else:
+                    top = entry.name == _NEWEST and folder == os.fspath(root)
+                    yield entry.path, base + (1 if top else 0)
 
 
 def pin_mtimes(root: Path, base: int = FIXED_MTIME) -> None:
@@ -396,7 +404,7 @@ def pin_mtimes(root: Path, base: int = FIXED_MTIME) -> None:
 
 def _fixed(copy: Path, digest: str) -> bool:
     """The copy has the recorded content and pinned mtimes (checked on every file)."""
-    if any(int(path.stat().st_mtime) != stamp for path, stamp in _pinned_files(copy)):
+    if any(int(Path(path).stat().st_mtime) != stamp for path, stamp in _pinned_files(copy)):
         return False
     return trees.digest_of(copy) == digest
 

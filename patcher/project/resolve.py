@@ -357,10 +357,26 @@ def moved_to(
 
 
 def newest_pinned(
-    project: Project, view: Unpatched, crates: tuple[str, ...], current: str, *, offline: bool
+    project: Project,
+    view: Unpatched,
+    crates: tuple[str, ...],
+    current: str,
+    *,
+    offline: bool,
+    graph: Mapping[str, Any] | None = None,
 ) -> tuple[LockedPyo3, bytes] | None:
     """The newest pinned, not yanked pyo3 release after `current` that the workspace's
-    requirements allow (cargo decides, in a shadow); None when there is none."""
+    requirements allow (cargo decides, in a shadow); None when there is none. `graph`, a
+    `cargo metadata` of the workspace already at hand: when its requirements on the pyo3
+    crates exclude every such release (`pyo3 = "=0.29.3"`, `"0.28"` with no 0.28 pin newer),
+    cargo is not asked (one or two `cargo update` runs, with the registry's index)."""
+    later = [
+        version
+        for version, pin in pins.load_pins("pyo3").items()
+        if not pin.yanked and Version(version) > Version(current)
+    ]
+    if not later or (graph is not None and not _any_allowed(graph, later)):
+        return None
     newest = moved_to(project, view, crates, None, offline=offline)
     if newest is None:
         return None
@@ -380,6 +396,85 @@ def newest_pinned(
         if found is not None:
             return found
     return None
+
+
+def _any_allowed(graph: Mapping[str, Any], versions: list[str]) -> bool:
+    """Whether any of `versions` satisfies every requirement that a package other than the
+    pyo3 crates themselves (whose own are exact pins among them) puts on a pyo3 crate. True
+    whenever a requirement is not understood: then cargo decides."""
+    reqs = [
+        str(dep.get("req", ""))
+        for pkg in graph.get("packages", [])
+        if pkg.get("name") not in PYO3_CRATES
+        for dep in pkg.get("dependencies", [])
+        if dep.get("name") in PYO3_CRATES
+    ]
+    for version in versions:
+        verdicts = [semver_allows(req, version) for req in reqs]
+        if all(v is not False for v in verdicts):
+            return True
+    return False
+
+
+_PARTIAL = re.compile(r"^(\d+)(?:\.(\d+|\*))?(?:\.(\d+|\*))?$")
+
+
+def semver_allows(req: str, version: str) -> bool | None:
+    """Whether cargo's version requirement `req` (`^0.28`, `=0.29.3`, `>=0.20, <0.30`, `~0.28`,
+    `0.28.*`, `*`) allows the release `version`; None when `req` is not understood."""
+    target = tuple(int(p) for p in version.split("."))
+    if len(target) != 3:
+        return None
+    for part in (p.strip() for p in req.split(",")):
+        op = next((o for o in (">=", "<=", "=", ">", "<", "~", "^") if part.startswith(o)), "")
+        found = _PARTIAL.match(part[len(op) :].strip())
+        if part == "*":
+            continue
+        if found is None:
+            return None
+        nums = [int(g) for g in found.groups() if g is not None and g != "*"]
+        if "*" in part:
+            if op:
+                return None
+            op = "="  # 0.28.* is =0.28, 1.* is =1
+        low, high = _bounds(op or "^", nums)
+        if low is None and high is None:
+            return None
+        if (low is not None and target < low) or (high is not None and target >= high):
+            return False
+    return True
+
+
+def _bounds(op: str, nums: list[int]) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """[low, high) of a comparator as cargo reads it (partial versions filled as cargo
+    fills them); (None, None) when it cannot say."""
+    full = tuple(nums + [0] * (3 - len(nums)))
+    # just above everything the (partial) version names: 0.28 -> 0.29.0, 1 -> 2.0.0, and
+    # 0.28.3 -> 0.28.4 (releases only: pre-release requirements are not understood above)
+    above = tuple(nums[:-1] + [nums[-1] + 1] + [0] * (3 - len(nums)))
+    if op == "=":
+        return full, above
+    if op == ">=":
+        return full, None
+    if op == ">":
+        return above, None
+    if op == "<":
+        return None, full
+    if op == "<=":
+        return None, above
+    if op == "~":
+        if len(nums) == 1:
+            return full, (nums[0] + 1, 0, 0)
+        return full, (full[0], full[1] + 1, 0)
+    if op == "^":
+        first = next((i for i, n in enumerate(nums) if n != 0), None)
+        if first is None:  # ^0, ^0.0, ^0.0.0
+            return full, above
+        bump = [0, 0, 0]
+        bump[:first] = full[:first]
+        bump[first] = full[first] + 1
+        return full, tuple(bump)
+    return None, None
 
 
 def lock_file(project: Project, raw: bytes, like: TextFile | None) -> TextFile:

@@ -7,8 +7,10 @@ folder with maturin's `--config` values, sealed so that no program of the checko
 (cargo.run). Every pyo3 crate must come from a vendored tree of exactly the pinned regular
 files, or a copy byte for byte the same (CI mode); what redirects one is named.
 
-The expected trees are derived from the pinned release and our patch (from the cache, or
-fetched, each anchored: see upstreams/sources.py), never from the digests in
+A tree that has the digest this patcher's pins ship for the release and our patch passes
+with that hash compare (the pins ship with patcher, like the crates.io checksums beside
+them). Otherwise the expected trees are derived from the pinned release and our patch (from
+the cache, or fetched, each anchored: see upstreams/sources.py), never from the digests in
 pyo3-patcher.lock: the hand that edits a vendored file can edit the record too. verify fails
 closed: when it cannot derive them (--offline with a cold cache, no source reachable), it
 fails, saying so and how to warm the cache.
@@ -97,10 +99,10 @@ def verify(directory: Path, *, offline: bool = False, pin_mtimes: bool = False) 
         if sdist.is_maturin_project(project) and project.config.sdist:
             checks.append(_sdist(project, rec, vendored))
         checks.append(_patch_entries(inputs, rec))
-        built, built_notes = _as_built(project, inputs, rec, offline=offline)
+        built, built_notes, graph = _as_built(project, inputs, rec, offline=offline)
         checks.append(built)
         notes += built_notes
-        notes += _newer(project, inputs, rec, offline=offline)
+        notes += _newer(project, inputs, rec, offline=offline, graph=graph)
         if pin_mtimes and all(c.ok for c in checks):
             reused = ci.pin_in_repo(project, rec)
             kept = sorted(c for c, ok in reused.items() if ok)
@@ -158,11 +160,21 @@ def _sdist(project: Project, rec: Record, vendored: Mapping[str, Mapping[str, st
     return Check("sdist carries the vendored trees", not problems, "; ".join(problems))
 
 
-def _newer(project: Project, inputs: Inputs, rec: Record, *, offline: bool) -> list[str]:
-    """A note (never a failure) when a newer pinned release is allowed by the requirements."""
+def _newer(
+    project: Project,
+    inputs: Inputs,
+    rec: Record,
+    *,
+    offline: bool,
+    graph: Mapping[str, Any] | None,
+) -> list[str]:
+    """A note (never a failure) when a newer pinned release is allowed by the requirements
+    (`graph`: the build's resolved graph, whose requirements may already say there is none)."""
     try:
         view = resolve.unpatched(inputs)
-        newer = resolve.newest_pinned(project, view, rec.crates, rec.pyo3_version, offline=offline)
+        newer = resolve.newest_pinned(
+            project, view, rec.crates, rec.pyo3_version, offline=offline, graph=graph
+        )
     except PatcherError:
         return []  # e.g. offline without the index: nothing to say
     if newer is None:
@@ -268,6 +280,8 @@ def _trees(
     *,
     offline: bool,
 ) -> tuple[list[Check], list[str]]:
+    if _as_shipped(project, rec, vendored):
+        return [Check(f"tree {crate}", True) for crate in rec.crates], []
     release, why = _expected(project, rec, offline=offline)
     if release is None:
         return [
@@ -303,6 +317,35 @@ def _trees(
         checks.append(Check(f"tree {crate}", not named, named))
     reformatted = _reformatted(project, rec, release, vendored)
     return checks + ([reformatted] if reformatted else []), []
+
+
+def _as_shipped(project: Project, rec: Record, vendored: Mapping[str, dict[str, str]]) -> bool:
+    """Whether every vendored tree has the digest this patcher's pins ship for the pinned
+    release plus our patch in its vendored form (derived from the crates.io crates by the
+    maintainer, `refresh --digests`), and holds nothing but those files: then nothing needs
+    deriving. The pins ship with patcher, so they are an anchor like the crates.io checksums;
+    the record's digests must say the same. Anything else (no digests shipped for this patch
+    or form, a tree applied from git, a changed file): False, and the trees are derived and
+    compared file by file, which names what differs."""
+    try:
+        pin = pins.get_pin("pyo3", rec.pyo3_version)
+        variant = variants.select_variant("pyo3", rec.pyo3_version)
+    except PatcherError:
+        return False
+    shipped = pin.derived_for(variant.name, variant.digest)
+    if shipped.get("form") != vendor.VENDORED_FORM:
+        return False
+    for crate in rec.crates:
+        files = vendored.get(crate)
+        if (
+            files is None
+            or crate not in shipped
+            or rec.digests.get(crate) != shipped[crate]
+            or trees.tree_digest(files) != shipped[crate]
+            or trees.strays(project.workspace_root / rec.tree_rel(crate), files)
+        ):
+            return False
+    return True
 
 
 def formatters(project: Project, *, offline: bool = False) -> Check | None:
@@ -398,19 +441,23 @@ def _inline(value: Any) -> str:
 
 def _as_built(
     project: Project, inputs: Inputs, rec: Record, *, offline: bool
-) -> tuple[Check, list[str]]:
+) -> tuple[Check, list[str], dict[str, Any] | None]:
     """Resolve the graph as the PEP 517 build will (see resolve.resolve, `as_built`): every
     pyo3 crate must come from a vendored tree, or from a copy byte for byte the same (CI
     mode). Otherwise name what redirects it."""
     name = "cargo resolves pyo3 to the vendored trees"
     settings = pep517.cargo_settings(project)
     if settings.unfollowed:
-        return Check(
-            name,
-            False,
-            f"verify does not reproduce {'; '.join(settings.unfollowed)}, which can change "
-            "what cargo compiles: remove it",
-        ), []
+        return (
+            Check(
+                name,
+                False,
+                f"verify does not reproduce {'; '.join(settings.unfollowed)}, which can change "
+                "what cargo compiles: remove it",
+            ),
+            [],
+            None,
+        )
     dirs = {c: project.workspace_root / rec.tree_rel(c) for c in rec.crates}
     try:
         resolution = resolve.resolve(
@@ -424,32 +471,40 @@ def _as_built(
         )
     except ExternalError as exc:
         first = str(exc).splitlines()[0]
-        return Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)"), []
+        return (
+            Check(name, False, f"{first} (is Cargo.lock up to date? run `patcher apply`)"),
+            [],
+            None,
+        )
     except PatcherError as exc:  # what verify refuses to run cargo with
-        return Check(name, False, exc.message), []
+        return Check(name, False, exc.message), [], None
     notes = _programs(settings)
     if resolution.problems:
         causes = resolve.redirects(project, settings)
         said = "; ".join(resolution.problems)
         said += f" (redirected by {'; '.join(causes)})" if causes else ""
-        return Check(name, False, said), notes
+        return Check(name, False, said), notes, resolution.metadata
     copies = _copies(resolution, dirs)
     foreign = [str(c) for c in copies if not _ours_copy(c, settings)]
     if foreign:
-        return Check(
-            name,
-            False,
-            f"the build compiles {', '.join(foreign)}: byte for byte the vendored trees, but "
-            "not where `patcher env --ci` puts its copies or not named by the MATURIN_PEP517_ARGS "
-            "it printed",
-        ), notes
+        return (
+            Check(
+                name,
+                False,
+                f"the build compiles {', '.join(foreign)}: byte for byte the vendored trees, "
+                "but not where `patcher env --ci` puts its copies or not named by the "
+                "MATURIN_PEP517_ARGS it printed",
+            ),
+            notes,
+            resolution.metadata,
+        )
     if copies:
         notes.insert(
             0,
             "the build compiles the copies `patcher env --ci` made, byte for byte the vendored "
             f"trees (named by MATURIN_PEP517_ARGS): {', '.join(map(str, copies))}",
         )
-    return Check(name, True), notes
+    return Check(name, True), notes, resolution.metadata
 
 
 def _programs(settings: pep517.CargoSettings) -> list[str]:

@@ -7,11 +7,12 @@ extended by `patcher refresh --upstream`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import tomlkit
 from packaging.version import InvalidVersion, Version
 
 from patcher import resources
@@ -41,6 +42,24 @@ class Pin:
     # the crates.io checksum (sha256 of the .crate, as the registry index lists it) of each
     # crate of the release: the anchor a downloaded or cached crate is checked against
     crates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # maturin: the sha256 PyPI publishes for each wheel file of the release (its JSON simple
+    # index, read by the maintainer who pinned it), so that a cached published wheel is
+    # checked without asking PyPI again
+    wheels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # What our patch makes of the release, per variant name: the variant's digest (`patch`;
+    # a digest for another patch is not used) and the sha256 of what is derived (pyo3: each
+    # crate's vendored tree digest from the crates.io crates, with `form`, the vendored form;
+    # maturin backend: each patched backend file). A cache entry or a vendored tree is then
+    # checked by comparing digests, without deriving it again; where none is shipped (or it
+    # does not match), patcher derives as before.
+    derived: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+
+    def derived_for(self, variant_name: str, patch_digest: str) -> Mapping[str, str]:
+        """The digests shipped for `variant_name` with exactly that patch (else none)."""
+        found = self.derived.get(variant_name, {})
+        if found.get("patch") != patch_digest:
+            return {}
+        return {k: v for k, v in found.items() if k != "patch"}
 
     @property
     def expected_tag_commit(self) -> str:
@@ -56,6 +75,8 @@ class Pin:
             table["files"] = dict(sorted(self.files.items()))
         if self.crates:
             table["crates"] = dict(sorted(self.crates.items()))
+        if self.derived:
+            table["derived"] = {k: dict(sorted(v.items())) for k, v in sorted(self.derived.items())}
         return table
 
 
@@ -63,12 +84,36 @@ def pins_file(upstream: str) -> Path:
     return resources.pins_dir() / f"{upstream}.toml"
 
 
+def wheels_file(upstream: str) -> Path:
+    """PyPI's sha256 of each wheel file, per release: bulky registry data (13 files a maturin
+    release), in JSON beside the pins, which every command parses (tomllib took 50 ms more
+    with them in the TOML, tomlkit on Python < 3.11 several times that)."""
+    return resources.pins_dir() / f"{upstream}-wheels.json"
+
+
+def _load_wheels(upstream: str) -> dict[str, dict[str, str]]:
+    path = wheels_file(upstream)
+    if not path.is_file():
+        return {}
+    try:
+        doc = resources.read_json(path)
+        return {
+            str(version): {str(k): str(v) for k, v in files.items()}
+            for version, files in doc.items()
+        }
+    except (resources.DataFileError, AttributeError) as exc:
+        raise PatcherError(
+            f"cannot read the {upstream} wheel digests at {path}: {exc}", _HINT
+        ) from exc
+
+
 def load_pins(upstream: str) -> dict[str, Pin]:
     path = pins_file(upstream)
     try:
-        doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
+        doc = resources.read_toml(path)
+    except resources.DataFileError as exc:
         raise PatcherError(f"cannot read the {upstream} pins at {path}: {exc}", _HINT) from exc
+    all_wheels = _load_wheels(upstream)
     pins: dict[str, Pin] = {}
     for version, table in doc.get("release", {}).items():
         commit = str(table["commit"])
@@ -77,7 +122,14 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             raise PatcherError(f"{path}: release {version} has a malformed commit SHA", _HINT)
         files = {str(k): str(v) for k, v in table.get("files", {}).items()}
         crates = {str(k): str(v) for k, v in table.get("crates", {}).items()}
-        if not all(_SHA256_RE.match(v) for v in [*files.values(), *crates.values()]):
+        wheels = all_wheels.get(version, {})
+        derived = {
+            str(name): {str(k): str(v) for k, v in digests.items()}
+            for name, digests in table.get("derived", {}).items()
+        }
+        shipped = [*files.values(), *crates.values(), *wheels.values()]
+        shipped += [v for d in derived.values() for k, v in d.items() if k != "form"]
+        if not all(_SHA256_RE.match(v) for v in shipped):
             raise PatcherError(f"{path}: release {version} has a malformed file digest", _HINT)
         pins[version] = Pin(
             upstream=upstream,
@@ -88,6 +140,8 @@ def load_pins(upstream: str) -> dict[str, Pin]:
             yanked=bool(table.get("yanked", False)),
             files=files,
             crates=crates,
+            wheels=wheels,
+            derived=derived,
         )
     return pins
 
@@ -117,24 +171,37 @@ def get_pin(upstream: str, version: str) -> Pin:
     return pins[version]
 
 
-def write_pin(pin: Pin) -> None:
-    """Add `pin` to its upstream's pins file (nothing if it is there), atomically."""
+def write_pin(pin: Pin, *, replace: bool = False) -> None:
+    """Add `pin` to its upstream's pins file (nothing if it is there, unless `replace`: then
+    its table is rewritten in place), atomically."""
+    import tomlkit
+
     path = pins_file(pin.upstream)
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     releases = doc.setdefault("release", tomlkit.table(is_super_table=True))
-    if pin.version in releases:
+    if pin.version in releases and not replace:
         return
-    table = tomlkit.table()
-    for key, value in pin.as_toml().items():
-        if isinstance(value, dict):
-            inner = tomlkit.table()
-            for name, digest in value.items():
-                inner.add(name, digest)
-            table.add(key, inner)
-        else:
-            table.add(key, value)
-    releases.add(pin.version, table)
-    atomic_write(path, tomlkit.dumps(doc))
+
+    def as_table(values: Mapping[str, object]) -> Any:
+        table = tomlkit.table()
+        for key, value in values.items():
+            table.add(key, as_table(value) if isinstance(value, Mapping) else value)
+        return table
+
+    if pin.version in releases:
+        # only the digests of what patcher derives are replaced: the rest stays as written
+        table = releases[pin.version]
+        if pin.derived:
+            table["derived"] = as_table(pin.as_toml()["derived"])  # type: ignore[arg-type]
+    else:
+        releases.add(pin.version, as_table(pin.as_toml()))
+    # a blank line before every release table, as the file is written by hand
+    atomic_write(path, re.sub(r"(?<=[^\n])\n(\[release\.)", r"\n\n\1", tomlkit.dumps(doc)))
+    if pin.wheels:
+        wheels = _load_wheels(pin.upstream)
+        wheels[pin.version] = dict(sorted(pin.wheels.items()))
+        ordered = dict(sorted(wheels.items(), key=lambda item: Version(item[0])))
+        atomic_write(wheels_file(pin.upstream), json.dumps(ordered, indent=1) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -26,8 +26,6 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -58,10 +56,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def https_get(url: str, *, what: str, accept: str | None = None) -> bytes:
     """GET over HTTPS (the certificate checked), or SourceError naming `what`."""
     if not url.startswith("https://"):
         raise SourceError(f"refusing to fetch {what} over {url.partition(':')[0]}", hint=url)
+    # imported here: urllib.request brings http.client and ssl (60 ms), and a warm command
+    # fetches nothing (the pins carry the registries' digests)
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:

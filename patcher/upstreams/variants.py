@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 from pathlib import Path, PurePosixPath
 
-import tomlkit
 import unidiff
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
@@ -62,8 +61,8 @@ def variants_file(upstream: str) -> Path:
 def load_variants(upstream: str) -> list[Variant]:
     path = variants_file(upstream)
     try:
-        doc = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
+        doc = resources.read_toml(path)
+    except resources.DataFileError as exc:
         raise _bad_patch(f"cannot read {path}: {exc}") from exc
     variants = []
     for entry in doc.get("variant", []):

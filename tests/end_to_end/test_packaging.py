@@ -21,6 +21,7 @@ def test_wheel_carries_patches_and_pins(tmp_path: Path) -> None:
     assert "patcher/_data/patches/pyo3/variants.toml" in names
     assert "patcher/_data/patches/pyo3/base-python-v2.patch" in names
     assert "patcher/_data/pins/pyo3.toml" in names
+    assert "patcher/_data/pins/maturin-wheels.json" in names  # PyPI's digests, beside the pins
     # `pip install . && patcher demo` (the README) builds the example from the wheel's copy
     example = "patcher/_data/examples/hello-pyo3/"
     assert {f"{example}{n}" for n in ("Cargo.toml", "Cargo.lock", "pyproject.toml")} <= names

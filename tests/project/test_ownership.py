@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import tomlkit
-from helpers import bytes_of, copy_example, run_patcher, snapshot
+from helpers import bytes_of, copy_example, pins_without_derived, run_patcher, snapshot
 
 from patcher import trees
 
@@ -94,6 +94,12 @@ def test_verify_offline_with_a_cold_cache_checks_cargos_crates_against_the_pins(
     project = copy_example(tmp_path)
     _apply(project)
     cold = {"PYO3_PATCHER_CACHE_DIR": str(tmp_path / "empty-cache")}
+    # the pins ship the trees' digests: nothing is derived
+    result = run_patcher("verify", "--project", project, "--offline", env=cold)
+    assert result.returncode == 0, result.stdout
+    assert "checksums and commit" not in result.stderr
+    # pins without them: the crates are derived from cargo's cache, checked against the pins
+    cold["PYO3_PATCHER_PINS_DIR"] = str(pins_without_derived(tmp_path / "pins"))
     result = run_patcher("verify", "--project", project, "--offline", env=cold)
     assert result.returncode == 0, result.stdout
     assert "checksums and commit" in result.stderr

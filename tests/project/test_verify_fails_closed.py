@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import tomlkit
-from helpers import run_patcher, snapshot
+from helpers import pins_without_derived, run_patcher, snapshot
 
 from patcher import trees
 
@@ -116,14 +116,16 @@ def test_tampered_tree_forged_record_and_poisoned_cache_fail_online_and_offline(
         assert snapshot(tampered) == before  # verify writes nothing
     assert snapshot(tmp_path / "honest") == decoy
 
-    # the poisoned copies are refused, not used: online the crate comes from crates.io again
-    # (after cargo's poisoned copy is gone) and the honest project passes
+    # the poisoned copies are refused, not used: the honest project passes (its trees have
+    # the digests the pins ship), and online the crate comes from crates.io again (after
+    # cargo's poisoned copy is gone), so the tampered one fails naming the file, offline too
     for poisoned in cargo_home.glob(f"registry/*/*/{CRATE}-{VERSION}*"):
         shutil.rmtree(poisoned) if poisoned.is_dir() else poisoned.unlink()
     code, report = _verify(honest, env)
     assert (code, report["ok"]) == (0, True), _failed(report)
-    code, report = _verify(tampered, env, "--offline")
-    assert code == 7 and "changed: src/lib.rs" in _failed(report)
+    for extra in ((), ("--offline",)):
+        code, report = _verify(tampered, env, *extra)
+        assert code == 7 and "changed: src/lib.rs" in _failed(report), extra
 
 
 @pytest.mark.slow
@@ -136,6 +138,13 @@ def test_nothing_to_vouch_offline_fails_and_says_how_to_warm_the_cache(
         "PYO3_PATCHER_CACHE_DIR": str(tmp_path / "cold-cache"),
         "CARGO_HOME": str(tmp_path / "cold-cargo-home"),
     }
+    # the pins ship the digests of the vendored trees: they vouch for them with no cache at
+    # all (what fails offline here is cargo, with nothing to resolve from)
+    code, report = _verify(project, cold, "--offline")
+    assert code == 7 and report["ok"] is False
+    assert all(c["ok"] for c in report["checks"] if str(c["name"]).startswith("tree "))
+    # pins without them: nothing can vouch for the trees
+    cold["PYO3_PATCHER_PINS_DIR"] = str(pins_without_derived(tmp_path / "pins"))
     result = run_patcher("verify", "--project", project, "--offline", env=cold)
     assert result.returncode == 7, result.stdout
     assert "could not be derived" in result.stdout

@@ -4,6 +4,7 @@ poisoned entry can neither steer git into running a program nor get its content 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -173,9 +174,22 @@ def test_a_poisoned_maturin_wheel_is_never_handed_out(
         assert got == honest
     (published,) = (entry / "published").glob("*.whl")
     assert "maturin/injected.py" not in zipfile.ZipFile(published).namelist()
-    # offline, nothing can vouch for the cached wheel: refused, the entry left as it is
+    # offline, the pin's shipped PyPI digests vouch for the cached published wheel
+    assert pin.wheels, "the pins ship PyPI's digests of maturin 1.16.0"
+    offline = maturin.backend_wheel(pin, offline=True)
+    with zipfile.ZipFile(offline.wheel) as wheel:
+        assert {n: wheel.read(n) for n in wheel.namelist()} == honest
+    # a pin without them: nothing can vouch for the cached wheel offline: refused
     before = snapshot(entry)
     with pytest.raises(SourceError, match="PyPI's sha256"):
+        maturin.backend_wheel(dataclasses.replace(pin, wheels={}), offline=True)
+    assert snapshot(entry) == before
+    # a poisoned published wheel offline: not used, and no download to replace it: refused
+    (published,) = (entry / "published").glob("*.whl")
+    with zipfile.ZipFile(published, "a") as wheel:
+        wheel.writestr("maturin/injected.py", b"print('pwned')\n")
+    before = snapshot(entry)
+    with pytest.raises(SourceError, match="not in the cache"):
         maturin.backend_wheel(pin, offline=True)
     assert snapshot(entry) == before
 

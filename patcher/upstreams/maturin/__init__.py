@@ -36,6 +36,7 @@ from patcher.upstreams.maturin.backend import (
     backend_files,
     backend_wheel,
     download_wheel,
+    patch_backend,
     verify_backend,
 )
 from patcher.upstreams.maturin.checks import check_backend, check_compiled, probe_said, write_probe
@@ -71,6 +72,7 @@ __all__ = [
     "compiled_wheel",
     "download_wheel",
     "local_version",
+    "patch_backend",
     "patched_tree",
     "pristine",
     "probe_said",

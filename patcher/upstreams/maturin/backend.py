@@ -16,6 +16,7 @@ from packaging.version import Version
 from patcher import cache, proc, ui
 from patcher.errors import SourceError
 from patcher.upstreams import sources, variants
+from patcher.upstreams.maturin import repack
 from patcher.upstreams.maturin.release import BACKEND_DIR, MaturinBuild, local_version
 from patcher.upstreams.maturin.wheels import hand_out, record_wheel, wheel_entry
 from patcher.upstreams.pins import Pin
@@ -28,24 +29,33 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
     """maturin `pin` as published on PyPI for this platform, with the backend patch.
 
     Each time it is handed out, the published wheel the cache keeps must have PyPI's sha256
-    for its file name (read over HTTPS) and its backend files the pin's digests, and the
-    patched wheel is derived from it again: that wheel, in a folder of this run's own, is what
-    is handed out (the entry's copy is replaced when it holds anything else). Without the
-    network nothing can vouch for the cached wheel: refused."""
+    for its file name (shipped in the pin, else read over HTTPS) and its backend files the
+    pin's digests, and the patched wheel is written from it again (repack.py: the published
+    members copied as stored, a few tens of milliseconds): that wheel, in a folder of this
+    run's own, is what is handed out (the entry's copy is replaced when it holds anything
+    else). The patched backend files come from the entry's wheel only when they have the
+    sha256 the pin ships for this patch; otherwise the patch is applied again. Without PyPI's
+    digests (a pin that ships none, offline) nothing can vouch for the cached wheel: refused."""
     variant = variants.select_variant("maturin", pin.version, "backend")
     version = local_version(pin, variant)
     entry = wheel_entry(version, variant)
-    if offline:
+    if offline and not pin.wheels:
         raise SourceError(
             f"the patched maturin {version} cannot be checked against PyPI's sha256 with --offline",
             hint="run `patcher env` without --offline: the wheel is checked against the digest "
             "PyPI publishes each time it is handed out (from the cache when it is there)",
         )
-    digests = _pypi_digests(pin.version)
+    digests = dict(pin.wheels) or pypi_digests(pin.version)
     with cache.exclusive(entry), tempfile.TemporaryDirectory(prefix="patcher-maturin-") as tmp:
         published = _cached_published(entry, digests)
         kept = published is not None  # in the entry already (we hold its lock)
         if published is None:
+            if offline:
+                raise SourceError(
+                    f"the published maturin {pin.version} wheel is not in the cache, and "
+                    "--offline forbids the download",
+                    hint="run `patcher env` once without --offline",
+                )
             published = download_wheel(pin, Path(tmp) / "download")
             if digests.get(published.name) != sources.sha256_of(published):
                 raise SourceError(
@@ -54,14 +64,23 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
                     hint="check your pip index configuration (it serves another file under "
                     "that name); patcher patches only PyPI's wheel",
                 )
-        tree = _unpack(published, Path(tmp) / "unpacked")
-        verify_backend(pin, tree)
-        variants.apply(variants.check_patch(variant), tree)
+        read = repack.read_published(published, f"{BACKEND_DIR}/")
+        found = {
+            name: sources.sha256_bytes(data)
+            for name, data in read.members.items()
+            if name.startswith(f"{BACKEND_DIR}/")
+        }
+        verify_files(pin, found)
+        cached = entry / _patched_name(read, version)
+        changed = _patched_backend(pin, variant, read, cached, Path(tmp) / "backend")
         (Path(tmp) / "packed").mkdir()
-        fresh = _pack(tree, Path(tmp) / "packed", version.partition("+")[2])
-        cached = entry / fresh.name
+        fresh = repack.repack(read, changed, version.partition("+")[2], Path(tmp) / "packed")
         if (
-            not (cached.is_file() and not cached.is_symlink() and _same_members(cached, fresh))
+            not (
+                cached.is_file()
+                and not cached.is_symlink()
+                and sources.sha256_of(cached) == sources.sha256_of(fresh)
+            )
             or not kept
         ):
             with cache.building(entry) as out:
@@ -78,7 +97,47 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
         return MaturinBuild(pin, variant, hand_out(fresh, version))
 
 
-def _pypi_digests(version: str) -> dict[str, str]:
+def _patched_name(read: repack.Published, version: str) -> str:
+    return f"{read.name}-{version}-{repack.tagline_of(read)}.whl"
+
+
+def _patched_backend(
+    pin: Pin, variant: variants.Variant, read: repack.Published, cached: Path, scratch: Path
+) -> dict[str, bytes]:
+    """The backend files our patch changes, by member name: from the entry's wheel when each
+    has the sha256 the pin ships for this patch (the cache is not trusted, the pin is), else
+    the patch applied again to the published files."""
+    shipped = pin.derived_for(variant.name, variant.digest)
+    if shipped and cached.is_file() and not cached.is_symlink():
+        try:
+            with zipfile.ZipFile(cached) as zf:
+                taken = {name: zf.read(name) for name in shipped}
+        except (OSError, KeyError, zipfile.BadZipFile):
+            taken = {}
+        if taken and all(sources.sha256_bytes(taken[n]) == d for n, d in shipped.items()):
+            return taken
+    files = {n: d for n, d in read.members.items() if n.startswith(f"{BACKEND_DIR}/")}
+    return patch_backend(variant, files, scratch)
+
+
+def patch_backend(
+    variant: variants.Variant, files: dict[str, bytes], scratch: Path
+) -> dict[str, bytes]:
+    """The backend files (by path, from a wheel or the source tree) that `variant` changes,
+    as it changes them (applied in `scratch`, a folder of the caller's)."""
+    for name, data in files.items():
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / name).write_bytes(data)
+    checked = variants.check_patch(variant)
+    variants.apply(checked, scratch)
+    return {
+        name: (scratch / name).read_bytes()
+        for name in checked.files
+        if (scratch / name).read_bytes() != files.get(name)
+    }
+
+
+def pypi_digests(version: str) -> dict[str, str]:
     """file name -> sha256 of every file PyPI publishes for maturin `version` (its JSON
     simple index, PEP 691, over HTTPS)."""
     data = sources.https_get(
@@ -114,18 +173,6 @@ def _cached_published(entry: Path, digests: dict[str, str]) -> Path | None:
     return None
 
 
-def _same_members(one: Path, other: Path) -> bool:
-    """Whether two wheels hold the same files with the same bytes (zip timestamps aside)."""
-    try:
-        with zipfile.ZipFile(one) as a, zipfile.ZipFile(other) as b:
-            names = sorted(a.namelist())
-            return names == sorted(b.namelist()) and all(
-                a.read(name) == b.read(name) for name in names
-            )
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
 def download_wheel(pin: Pin, dest: Path) -> Path:
     """The wheel PyPI (or the user's index) publishes of maturin `pin` for this platform."""
     with ui.progress(f"downloading maturin {pin.version} from PyPI"):
@@ -157,27 +204,6 @@ def download_wheel(pin: Pin, dest: Path) -> Path:
     return found[0]
 
 
-def _unpack(wheel: Path, dest: Path) -> Path:
-    proc.run(
-        [sys.executable, "-m", "wheel", "unpack", "-d", dest, wheel],
-        what=f"could not unpack {wheel.name}",
-        hint="the download may be damaged: run again",
-    )
-    (tree,) = dest.iterdir()
-    return tree
-
-
-def _pack(tree: Path, out: Path, local: str) -> Path:
-    """Repack with the local version `local`: dist-info, data dir, METADATA and RECORD."""
-    proc.run(
-        [sys.executable, "-m", "wheel", "pack", "--local-version", local, "-d", out, tree],
-        what="could not repack the maturin wheel",
-        hint="pyo3-patcher needs wheel >= 0.48 (`pip install -U wheel`)",
-    )
-    (wheel,) = out.glob("*.whl")
-    return wheel
-
-
 def backend_files(tree: Path) -> dict[str, str]:
     """sha256 of the Python files of maturin's backend in a source tree or unpacked wheel."""
     package = tree / BACKEND_DIR
@@ -188,13 +214,17 @@ def backend_files(tree: Path) -> dict[str, str]:
 
 
 def verify_backend(pin: Pin, tree: Path) -> None:
-    """The Python files of the published wheel must be the pinned commit's."""
+    """The Python files of an unpacked wheel or source tree must be the pinned commit's."""
+    verify_files(pin, backend_files(tree))
+
+
+def verify_files(pin: Pin, found: dict[str, str]) -> None:
+    """`found` (backend file -> sha256, of a wheel or tree) must be the pinned commit's."""
     if not pin.files:
         raise SourceError(
             f"the pin of maturin {pin.version} records no backend files to check the wheel with",
             hint=f"maintainers record them with `patcher refresh --upstream maturin@{pin.version}`",
         )
-    found = backend_files(tree)
     if found != dict(pin.files):
         differ = sorted(
             k for k in found.keys() | pin.files.keys() if found.get(k) != pin.files.get(k)
