@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +57,7 @@ class DataFileError(Exception):
 def read_toml(path: Path) -> dict[str, Any]:
     """The plain (unwrapped) content of one of our TOML data files; the caller must not
     change it (it is shared)."""
-    try:
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        cached = _PARSED.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(str(exc)) from exc
-    doc = _parse(text)
-    _PARSED[path] = (stamp, doc)
+    doc: dict[str, Any] = _read_once(path, _parse)
     return doc
 
 
@@ -76,16 +67,27 @@ def read_json(path: Path) -> dict[str, Any]:
     import json
 
     try:
+        doc = _read_once(path, json.loads)
+    except ValueError as exc:
+        raise DataFileError(str(exc)) from exc
+    if not isinstance(doc, dict):
+        raise DataFileError("not a JSON object")
+    return doc
+
+
+def _read_once(path: Path, parse: Callable[[str], Any]) -> Any:
+    """`parse` of the file's text, once per process for each (mtime, size) of the file (what
+    `parse` raises goes to the caller)."""
+    try:
         stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         cached = _PARSED.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise DataFileError(str(exc)) from exc
-    if not isinstance(doc, dict):
-        raise DataFileError("not a JSON object")
+    doc = parse(text)
     _PARSED[path] = (stamp, doc)
     return doc
 
