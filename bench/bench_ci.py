@@ -52,6 +52,7 @@ from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
+from common import git  # noqa: E402
 from helpers import maturin_action_build, maturin_binary, maturin_new_project  # noqa: E402
 from results import report  # noqa: E402
 
@@ -69,15 +70,6 @@ SETUPS = (
 MATURIN_ACTION = ("maturin-action", "maturin-action-no-steps")
 SCCACHE = ("sccache", "sccache-webdav")
 LAYOUTS = ("0.28", "0.29")
-
-
-def _git(*args: str | Path, cwd: Path) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", *map(str, args)],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def _patcher(*args: str, cwd: Path, env: dict[str, str]) -> str:
@@ -106,11 +98,11 @@ def origin(work: Path, layout: str, patched: bool) -> Path:
             subprocess.run(["rm", "-rf", str(project / leftover)], check=True)
     else:
         project = maturin_new_project(work)
-    _git("init", "-q", cwd=project)
+    git("init", "-q", cwd=project)
     if patched:
         _patcher("apply", "--project", str(project), cwd=project, env=dict(os.environ))
-    _git("add", "-A", cwd=project)
-    _git("commit", "-qm", "project", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "project", cwd=project)
     return project
 
 
@@ -165,7 +157,7 @@ def job(
     extra: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """One job; its figures and what it left in $GITHUB_ENV for the cache's post step."""
-    checkout = jobs.fresh(lambda d: _git("clone", "-q", source, d, cwd=jobs.base), archive)
+    checkout = jobs.fresh(lambda d: git("clone", "-q", source, d, cwd=jobs.base), archive)
     runner = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
     env = {**os.environ, **cargolog.LOG_ENV, **runner, "UV_CACHE_DIR": str(jobs.work / "uv")}
     env.update(extra or {})

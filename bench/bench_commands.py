@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+from common import timed_patcher  # noqa: E402
 from results import report  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "hello-pyo3"
@@ -35,22 +33,7 @@ COMMANDS = ("apply", "verify", "remove")
 
 def run(command: str, project: Path, env: dict[str, str], *args: str) -> tuple[float, float]:
     """Wall and CPU seconds of one `python -m patcher <command>`; exits on failure."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "patcher", command, "--project", str(project), "-q", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"patcher {command} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return timed_patcher([command, "--project", str(project), "-q", *args], REPO, env)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+from common import git  # noqa: E402
 from results import report  # noqa: E402
 
 # (distribution, version, module, a smoke test run in the installed wheel)
@@ -49,10 +50,6 @@ def must(cmd: list[str | Path], cwd: Path, env: dict[str, str]) -> str:
     if code != 0:
         raise SystemExit(f"{' '.join(map(str, cmd))} failed ({code}):\n{out[-3000:]}")
     return out
-
-
-def git(*args: str | Path, cwd: Path, env: dict[str, str]) -> str:
-    return must(["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", *args], cwd, env)
 
 
 def one(

@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
+from common import git, timed_patcher  # noqa: E402
 from helpers import maturin_new_project  # noqa: E402
 from results import report  # noqa: E402
 
@@ -46,33 +44,11 @@ STEPS = {
 }
 
 
-def _git(*args: str | Path, cwd: Path) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", *map(str, args)],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-
-
 def _patcher(src: Path, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> float:
     """Wall seconds of one `python -m patcher ARGS` from the tree `src` (its CPU seconds, with
     the children it waited for, go to CPU); exits on failure."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "patcher", "-q", *args],
-        cwd=cwd,
-        env={**env, "PYTHONPATH": str(src)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"patcher {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-    CPU.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    wall, cpu = timed_patcher(["-q", *args], cwd, {**env, "PYTHONPATH": str(src)})
+    CPU.append(cpu)
     return wall
 
 
@@ -82,10 +58,10 @@ def _origin(work: Path, layout: str, src: Path, env: dict[str, str]) -> Path:
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target"))
     else:
         project = maturin_new_project(work)
-    _git("init", "-q", cwd=project)
+    git("init", "-q", cwd=project)
     _patcher(src, ("apply", "--source", "crates.io"), project, env)
-    _git("add", "-A", cwd=project)
-    _git("commit", "-qm", "patched", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "patched", cwd=project)
     return project
 
 
@@ -110,7 +86,7 @@ def measure(
     env = {**base, "PYO3_PATCHER_CACHE_DIR": str(warm_cache), "RUNNER_TEMP": str(runner_temp)}
     origin = _origin(work, layout, src, env)
     checkout = work / "checkout"  # one path in every job
-    _git("clone", "-q", origin, checkout, cwd=work)
+    git("clone", "-q", origin, checkout, cwd=work)
     cold: dict[str, list[tuple[float, float]]] = {s: [] for s in STEPS}
     for i in range(cold_runs):
         empty = work / f"cold-cache-{i}"
