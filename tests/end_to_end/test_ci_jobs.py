@@ -63,6 +63,30 @@ def runner_env(jobs: cicache.Jobs) -> dict[str, str]:
     return {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
 
 
+def env_ci(checkout: Path, jobs: cicache.Jobs) -> dict[str, str]:
+    """What `patcher env --ci` in `checkout` writes to $GITHUB_ENV for the job's later steps."""
+    result = run_patcher("env", "--ci", cwd=checkout, env=runner_env(jobs))
+    assert result.returncode == 0, result.stderr
+    return env_lines(result.stdout)
+
+
+def uv_wheel(
+    checkout: Path, jobs: cicache.Jobs, env: dict[str, str], *, verbose: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The job's `uv build --wheel` of `checkout` (with -v, cargo's log lines), which must pass."""
+    flags = ["-v"] if verbose else []
+    build = subprocess.run(
+        ["uv", "build", "--wheel", *flags, "--out-dir", jobs.work / "dist", "."],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-4000:]
+    return build
+
+
 def ci_job(
     jobs: cicache.Jobs, origin: Path, archive: Path, *, patched: bool
 ) -> tuple[set[str], dict[str, str]]:
@@ -74,19 +98,9 @@ def ci_job(
     env["UV_CACHE_DIR"] = str(jobs.work / "uv-cache")
     env.update(runner_env(jobs))
     if patched:
-        result = run_patcher("env", "--ci", cwd=checkout, env=runner_env(jobs))
-        assert result.returncode == 0, result.stderr
-        env.update(env_lines(result.stdout))
+        env.update(env_ci(checkout, jobs))
     started = time.time()
-    build = subprocess.run(
-        ["uv", "build", "--wheel", "-v", "--out-dir", jobs.work / "dist", "."],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert build.returncode == 0, build.stderr[-4000:]
+    build = uv_wheel(checkout, jobs, env)
     post_env = {}
     if patched:
         end = run_patcher("env", "--ci", "--end-of-job", cwd=checkout, env=runner_env(jobs))
@@ -198,9 +212,7 @@ def test_ci_mode_changes_no_other_build_and_two_projects_stay_warm(
         locks = {p: (p / "Cargo.lock").read_bytes() for p in others}
         github_env: dict[str, str] = {}  # both projects' steps write one $GITHUB_ENV
         for name in ("a", "b"):
-            out = run_patcher("env", "--ci", cwd=checkout / name, env=runner_env(jobs))
-            assert out.returncode == 0, out.stderr
-            github_env.update(env_lines(out.stdout))
+            github_env.update(env_ci(checkout / name, jobs))
         env = {**runner_env(jobs), **github_env, "UV_CACHE_DIR": str(jobs.work / "uv-cache")}
         compiled = {}
         for name in ("a", "b"):
@@ -208,15 +220,7 @@ def test_ci_mode_changes_no_other_build_and_two_projects_stay_warm(
                 shutil.rmtree(checkout / "b" / "target")
                 shutil.copytree(checkout / "a" / "target", checkout / "b" / "target")
             started = time.time()
-            build = subprocess.run(
-                ["uv", "build", "--wheel", "-v", "--out-dir", jobs.work / "dist", "."],
-                cwd=checkout / name,
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert build.returncode == 0, build.stderr[-4000:]
+            build = uv_wheel(checkout / name, jobs, {**os.environ, **env})
             compiled[name] = set(re.findall(r"Compiling (\S+) v\d", build.stderr))
             compiled[name] |= rebuilt_since(checkout / name / "target", started)
             assert f"{jobs.runner_temp}/pyo3-patcher-ci/pyo3-ffi-0.28.3-" in build.stderr
@@ -361,19 +365,9 @@ def test_sccache_job_2_compiles_no_pyo3_crate(
             copy_target(example_deps_target, checkout)
             env = {**os.environ, **runner_env(jobs), **scc, "UV_CACHE_DIR": str(jobs.work / "uv")}
             if patched:
-                result = run_patcher("env", "--ci", cwd=checkout, env=runner_env(jobs))
-                assert result.returncode == 0, result.stderr
-                env.update(env_lines(result.stdout))
+                env.update(env_ci(checkout, jobs))
             try:
-                build = subprocess.run(
-                    ["uv", "build", "--wheel", "--out-dir", jobs.work / "dist", "."],
-                    cwd=checkout,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                assert build.returncode == 0, build.stderr[-4000:]
+                uv_wheel(checkout, jobs, env, verbose=False)
                 stats = subprocess.run(
                     [sccache, "--show-stats", "--stats-format", "json"],
                     env=env,
