@@ -620,3 +620,34 @@ def pins_without_derived(dest: Path) -> Path:
     for wheels_file in dest.glob("*-wheels.json"):
         wheels_file.unlink()
     return dest
+
+
+# --- GitHub workflows, as doctor and apply read them -------------------------------
+
+# every job that builds does so with maturin-action: the patch can gain nothing there
+MATURIN_ACTION_ONLY = """name: wheels
+on: [push, pull_request]
+jobs:
+  linux:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: PyO3/maturin-action@v1
+        with:
+          command: build
+          args: --release --out dist
+          sccache: true
+  sdist:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: PyO3/maturin-action@v1
+        with:
+          command: sdist
+"""
+
+
+def write_workflow(project: Path, name: str, text: str) -> None:
+    """`text` as `.github/workflows/<name>` of `project`."""
+    folder = project / ".github" / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")

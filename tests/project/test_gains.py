@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import apply_refused_then_forced, copy_example, maturin_new_project, run_patcher
+from helpers import (
+    MATURIN_ACTION_ONLY,
+    apply_refused_then_forced,
+    copy_example,
+    maturin_new_project,
+    run_patcher,
+    write_workflow,
+)
 
 from patcher.project import gains
 from patcher.project.discovery import discover
@@ -69,25 +76,12 @@ def test_apply_refuses_where_the_patch_can_gain_nothing_unless_forced(tmp_path: 
     assert "--force: patched although it builds stable-ABI wheels" in forced
 
 
-MATURIN_ACTION_ONLY = """jobs:
-  wheels:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: PyO3/maturin-action@v1
-        with:
-          args: --release --out dist
-"""
-
-
 def test_apply_refuses_where_ci_builds_only_with_maturin_action(tmp_path: Path) -> None:
     """Every workflow job that builds the project runs maturin-action (a fixed interpreter,
     warm without the patch): apply refuses unless forced; a tox.ini or noxfile.py (isolated
     builds elsewhere) lifts the refusal."""
     project = copy_example(tmp_path)
-    folder = project / ".github" / "workflows"
-    folder.mkdir(parents=True)
-    (folder / "wheels.yml").write_text(MATURIN_ACTION_ONLY, encoding="utf-8")
+    write_workflow(project, "wheels.yml", MATURIN_ACTION_ONLY)
     refused, forced = apply_refused_then_forced(project)
     assert "the patch can gain nothing" in refused
     assert "its workflows build wheels only with a fixed interpreter (maturin-action: " in refused

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ffi_project, run_patcher, snapshot
+from helpers import MATURIN_ACTION_ONLY, ffi_project, run_patcher, snapshot, write_workflow
 
 from patcher.project import doctor, workflows
 from patcher.project.workflows import (
@@ -32,25 +32,6 @@ from patcher.project.workflows import (
     UV,
 )
 
-MATURIN_ACTION_ONLY = """name: wheels
-on: [push, pull_request]
-jobs:
-  linux:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: PyO3/maturin-action@v1
-        with:
-          command: build
-          args: --release --out dist
-          sccache: true
-  sdist:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: PyO3/maturin-action@v1
-        with:
-          command: sdist
-"""
 RUST_CACHE_RECIPE = """jobs:
   wheels:
     runs-on: ubuntu-latest
@@ -110,12 +91,6 @@ def repo_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
         data = text.encode("utf-8") if isinstance(text, str) else text
         (folder / name).write_bytes(data)
     return tmp_path / "repo"
-
-
-def write_workflow(project: Path, name: str, text: str) -> None:
-    folder = project / ".github" / "workflows"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(text, encoding="utf-8")
 
 
 def doctor_json(project: Path) -> tuple[dict, str]:
