@@ -453,11 +453,16 @@ def target_dir(project: Project, environ: Mapping[str, str]) -> Path:
 
 
 def pin_in_repo(
-    project: Project, rec: Record, *, environ: Mapping[str, str] | None = None
+    project: Project,
+    rec: Record,
+    *,
+    environ: Mapping[str, str] | None = None,
+    hashed: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, bool]:
     """Give the in-repo vendored trees the mtimes their stamp in the target dir asks for (see
     above); returns, per crate, whether its cached build (if any) is reused (True) or is to be
-    rebuilt (False). Refuses a tree that is not the one pyo3-patcher.lock records."""
+    rebuilt (False). Refuses a tree that is not the one pyo3-patcher.lock records. `hashed`:
+    each tree's file digests where the caller (verify) has just computed them."""
     env = os.environ if environ is None else environ
     target = target_dir(project, env)
     stamps = target / STAMP_DIR / ".fingerprint"
@@ -475,7 +480,12 @@ def pin_in_repo(
     reused = {}
     for crate in rec.crates:
         tree = project.fence.check(rec.tree_rel(crate), what="vendored folder")
-        if tree.is_symlink() or not tree.is_dir() or trees.digest_of(tree) != rec.digests[crate]:
+        files = hashed.get(crate) if hashed is not None else None
+        if tree.is_symlink() or not tree.is_dir():
+            digest = None
+        else:
+            digest = trees.tree_digest(dict(files)) if files is not None else trees.digest_of(tree)
+        if digest != rec.digests[crate]:
             raise ProjectError(
                 f"{rec.tree_rel(crate)} is not the tree pyo3-patcher.lock records",
                 hint="run `patcher verify` to see what differs, then `patcher apply`",

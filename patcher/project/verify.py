@@ -104,7 +104,7 @@ def verify(directory: Path, *, offline: bool = False, pin_mtimes: bool = False) 
         notes += built_notes
         notes += _newer(project, inputs, rec, offline=offline, graph=graph)
         if pin_mtimes and all(c.ok for c in checks):
-            reused = ci.pin_in_repo(project, rec)
+            reused = ci.pin_in_repo(project, rec, hashed=vendored)
             kept = sorted(c for c, ok in reused.items() if ok)
             fresh = sorted(c for c, ok in reused.items() if not ok)
             notes.append(
