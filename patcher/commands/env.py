@@ -90,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
             if args.end_of_job:
                 # the builds are over: only what rust-cache's post step reads
                 _print(ci.end_of_job_home(mirror, os.environ), args.format)
+                if not ci.named_copies(shlex.split(os.environ.get(ci.ARGS_VAR, ""))):
+                    ui.say(
+                        "note: no `patcher env --ci` ran in this job, so its builds read the "
+                        "in-repo trees: a fixed-interpreter build (maturin-action's `maturin "
+                        "build`) gains nothing from the patch, and this step only lets "
+                        "rust-cache keep their build (docs/ci.md, Other setups)"
+                    )
                 return 0
+            _note_sccache(rec.pyo3_version)
             ci_env = ci.environment(mirror, os.environ)
     build = builds.patched_maturin(project, offline=args.offline)
     env = {**builds.frontend_environment(build), **ci_env}
@@ -103,6 +111,21 @@ def run(args: argparse.Namespace) -> int:
             "that reads this environment, not only for isolated builds"
         )
     return 0
+
+
+def _note_sccache(pyo3_version: str) -> None:
+    """sccache caches pyo3 >= 0.29's compilations across fresh build venvs without the patch
+    (bench/RESULTS.md: 14 of 14 hits unpatched): with no cache of target/ CI mode gains
+    nothing there. Said, not acted on: this step cannot tell whether the job restores a
+    target/ (a job that saves one for the next starts without it too)."""
+    wrapper = os.environ.get("RUSTC_WRAPPER", "") or os.environ.get("CARGO_BUILD_RUSTC_WRAPPER", "")
+    release = tuple(int(p) for p in pyo3_version.split(".")[:2] if p.isdigit())
+    if "sccache" in Path(wrapper).name and release >= (0, 29):
+        ui.say(
+            f"note: sccache with pyo3 {pyo3_version}: where this job keeps no cache of target/, "
+            "sccache serves pyo3's crates without the patch and this step gains nothing: "
+            "leave it out there (docs/ci.md, sccache)"
+        )
 
 
 def _print(env: dict[str, str], form: str) -> None:

@@ -100,8 +100,9 @@ class Job:
     def where(self) -> str:
         return f"{self.workflow}, job {self.name}" + (f" on {self.runner}" if self.runner else "")
 
-    def notes(self) -> list[str]:
-        """What the patch does with each setup of this job."""
+    def notes(self, pyo3: str = "") -> list[str]:
+        """What the patch does with each setup of this job; `pyo3`: the project's pyo3
+        release, where known."""
         said = []
         setups = set(self.setups)
         if MATURIN_ACTION in setups:
@@ -160,6 +161,9 @@ class Job:
                 "no cache of target/: every job compiles every crate, and the patch gains "
                 "nothing in CI until target/ is cached (docs/ci.md)"
             )
+        idle = self.steps_gain_nothing(pyo3)
+        if idle is not None:
+            said.append(idle)
         if setups & {NOX, TOX}:
             said.append(
                 "nox/tox: their sessions are not read (doctor never imports or runs "
@@ -178,13 +182,43 @@ class Job:
             )
         return said
 
-    def as_json(self) -> dict[str, Any]:
+    def steps_gain_nothing(self, pyo3: str = "") -> str | None:
+        """Why patcher's CI steps (`patcher verify --pin-mtimes`, `patcher env --ci`, the
+        end-of-job step) gain nothing in this job, where they cannot: it keeps no build between
+        jobs that they could keep usable. Without them a patched project's build reads the
+        in-repo trees and compiles what an unpatched build compiles, so leaving them out costs
+        nothing (bench/RESULTS.md: the rows `none` and sccache with pyo3 0.29)."""
+        if self.cache or self.unread:
+            return None  # a restored target/: the steps keep it usable
+        setups = set(self.setups)
+        leave_out = "leave patcher's steps out of this job: they would only cost their run"
+        if SCCACHE in setups and self.fixed_interpreter:
+            return (
+                "sccache and a fixed interpreter, no cache of target/: sccache serves pyo3's "
+                f"crates with or without the patch; {leave_out} ({_DOCS})"
+            )
+        if SCCACHE in setups:
+            if not _at_least(pyo3, (0, 29)):
+                return None  # pyo3 < 0.29: the copies' fixed path is what makes sccache hit
+            return (
+                f"sccache with pyo3 {pyo3} and no cache of target/: sccache serves pyo3's "
+                f"crates without the patch (14 of 14 hits unpatched); {leave_out} ({_DOCS})"
+            )
+        if not (self.isolated or self.fixed_interpreter):
+            return None
+        return (
+            "no cache of target/ or compilations: nothing is kept for the next job; "
+            f"{leave_out}, unless it runs several isolated builds (the patched maturin spares "
+            "the later ones pyo3's compilation)"
+        )
+
+    def as_json(self, pyo3: str = "") -> dict[str, Any]:
         return {
             "workflow": self.workflow,
             "job": self.name,
             "runner": self.runner or None,
             "setups": list(self.setups),
-            "notes": self.notes(),
+            "notes": self.notes(pyo3),
         }
 
 
@@ -240,9 +274,9 @@ class Workflows:
             f"and no isolated build runs ({_DOCS})"
         )
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, pyo3: str = "") -> dict[str, Any]:
         return {
-            "jobs": [j.as_json() for j in self.jobs],
+            "jobs": [j.as_json(pyo3) for j in self.jobs],
             "not_read": list(self.problems),
             "nox_tox_files": list(self.tools),
             "gains_nothing": self.gains_nothing(),
@@ -503,6 +537,11 @@ def _installs_local(words: list[str], first: str | None) -> bool:
 
 def _local_path(word: str) -> bool:
     return (word.startswith(".") and not word.endswith(".whl")) or word.startswith("-e.")
+
+
+def _at_least(version: str, release: tuple[int, int]) -> bool:
+    parts = version.split(".")[:2]
+    return all(p.isdigit() for p in parts) and tuple(int(p) for p in parts) >= release
 
 
 def describe(jobs: Iterable[Job]) -> list[str]:

@@ -4,8 +4,9 @@ A small runner reads the workflow from the doc and runs its steps in order, as a
 runner would: `actions/checkout` is a fresh `git clone` at the same path in each job;
 `actions/setup-python` puts a fresh venv of this machine's Python first on PATH (the same
 path in each job, as the tool cache's); `dtolnay/rust-toolchain` finds cargo installed;
-`Swatinem/rust-cache` restores target/ where it stands and, after the last step (its post
-step), cleans and saves it as rust-cache v2.9.2 does (patcher/cicache.py); our action runs the
+`Swatinem/rust-cache` restores target/ where it stands, sets its `cache-hit` output, and after
+the last step (its post step) cleans and saves it as rust-cache v2.9.2 does (patcher/cicache.py),
+unless the restore was an exact match of its key ("Cache up-to-date"); our action runs the
 steps of action.yml with `GITHUB_ACTION_PATH` at this checkout; `run:` steps run in
 `bash -eo pipefail` with what earlier steps appended to `$GITHUB_ENV`. The install of
 pyo3-patcher from git is the action's (`pip install "$GITHUB_ACTION_PATH"`): this repository
@@ -42,8 +43,11 @@ def workflow_steps() -> list[dict]:
 class Runner:
     """One job of a GitHub Actions runner, as far as the workflow needs one."""
 
-    def __init__(self, jobs: cicache.Jobs, origin: Path, archive: Path) -> None:
-        self.jobs, self.origin, self.archive = jobs, origin, archive
+    def __init__(self, jobs: cicache.Jobs, origin: Path, archive: Path, *, exact: bool) -> None:
+        """`exact`: the archive was saved under this job's cache key (a job of the same
+        lockfile and toolchain), not found by a restore key (an earlier commit's)."""
+        self.jobs, self.origin, self.archive, self.exact = jobs, origin, archive, exact
+        self.outputs: dict[str, dict[str, str]] = {}
         self.env = dict(os.environ)
         self.env.update(
             {
@@ -68,7 +72,7 @@ class Runner:
     def post_steps(self) -> None:
         """The end of the job: rust-cache cleans target/ and saves it, in the environment the
         job's steps left in $GITHUB_ENV."""
-        if "rust-cache" in self.post:
+        if "rust-cache" in self.post and not self.exact:
             self.jobs.save("rust-cache", self.archive, env=self.env_file())
 
     def env_file(self) -> dict[str, str]:
@@ -77,7 +81,7 @@ class Runner:
 
     def step(self, step: dict, inputs: dict[str, str]) -> None:
         uses = step.get("uses", "")
-        if "if" in step and not condition(step["if"], inputs):
+        if "if" in step and not condition(step["if"], inputs, self.outputs):
             return
         if uses.startswith("actions/checkout@"):
             subprocess.run(
@@ -94,6 +98,8 @@ class Runner:
             assert not step.get("with"), "the recipe gives rust-cache its defaults"
             if self.archive.exists():
                 cicache.restore(self.archive, self.jobs.checkout)
+            hit = self.archive.exists() and self.exact
+            self.outputs[step.get("id", "")] = {"cache-hit": str(hit).lower()}
             self.post.append("rust-cache")
         elif OUR_ACTION.match(uses):
             action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
@@ -146,14 +152,15 @@ def test_the_workflow_of_docs_ci_md_keeps_job_2_warm(
     # what an earlier commit's run left in the cache: pyo3's dependencies, nothing of pyo3
     cicache.save(example_deps_target, archive)
 
-    first = Runner(jobs, origin, archive)
+    first = Runner(jobs, origin, archive, exact=False)
     first.run(steps)
     assert "ok   cargo resolves pyo3 to the vendored trees" in first.output  # verify passed
     assert rebuilt_since(jobs.checkout / "target", first.started) >= PYO3_CRATES
     first.post_steps()
 
-    second = Runner(jobs, origin, archive)
+    second = Runner(jobs, origin, archive, exact=True)
     second.run(steps)
+    assert "CARGO_HOME" not in second.env_file()  # the end-of-job step skipped: nothing saves
     assert "ok   cargo resolves pyo3 to the vendored trees" in second.output
     rebuilt = rebuilt_since(jobs.checkout / "target", second.started)
     assert "hello-pyo3" in rebuilt  # the project's own crate: a fresh checkout's sources
@@ -166,12 +173,18 @@ def _input(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def condition(text: str, inputs: dict[str, str]) -> bool:
-    """An `if:` of action.yml: comparisons of inputs with quoted strings, joined by `&&`."""
+def condition(text: str, inputs: dict[str, str], outputs: dict[str, dict[str, str]]) -> bool:
+    """An `if:`: comparisons of an input (action.yml) or of a step's output (the workflow) with
+    quoted strings, joined by `&&`."""
     result = True
     for part in text.split("&&"):
-        found = re.fullmatch(r"\s*inputs\.([\w-]+)\s*(==|!=)\s*'([^']*)'\s*", part)
+        found = re.fullmatch(
+            r"\s*(?:inputs\.([\w-]+)|steps\.([\w-]+)\.outputs\.([\w-]+))"
+            r"\s*(==|!=)\s*'([^']*)'\s*",
+            part,
+        )
         assert found, f"the runner does not know the condition {text!r}"
-        name, op, value = found.groups()
-        result &= (inputs.get(name) == value) == (op == "==")
+        name, step, output, op, value = found.groups()
+        actual = inputs.get(name) if name else outputs.get(step, {}).get(output, "")
+        result &= (actual == value) == (op == "==")
     return result

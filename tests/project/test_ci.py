@@ -227,6 +227,26 @@ def test_end_of_job_hands_rust_cache_a_cargo_home_of_its_own(
     assert snapshot(real) == before
 
 
+def test_env_says_where_its_steps_gain_nothing(tmp_path: Path, applied_template: Path) -> None:
+    """The end-of-job step in a job where no `patcher env --ci` ran (maturin-action's recipe)
+    says its builds read the in-repo trees; `env --ci` under sccache names pyo3 >= 0.29 only."""
+    project = _checkout(tmp_path, applied_template)
+    env = _runner(project)
+    end = run_patcher("env", "--ci", "--end-of-job", cwd=project, env=env)
+    assert end.returncode == 0, end.stderr
+    assert "no `patcher env --ci` ran in this job" in end.stderr
+    exported = run_patcher("env", "--ci", cwd=project, env=env)
+    assert exported.returncode == 0, exported.stderr
+    after = {**env, ci.ARGS_VAR: _lines(exported.stdout)[ci.ARGS_VAR]}
+    end = run_patcher("env", "--ci", "--end-of-job", cwd=project, env=after)
+    assert end.returncode == 0, end.stderr
+    assert "no `patcher env --ci` ran" not in end.stderr
+    # the template's pyo3 is 0.28: the copies' fixed path is what makes sccache hit there
+    wrapped = run_patcher("env", "--ci", cwd=project, env={**env, "RUSTC_WRAPPER": "sccache"})
+    assert wrapped.returncode == 0, wrapped.stderr
+    assert "sccache" not in wrapped.stderr
+
+
 def test_env_on_a_project_that_is_not_patched_says_so(tmp_path: Path) -> None:
     from helpers import copy_example
 
@@ -362,3 +382,31 @@ def test_pin_in_repo_refuses_a_stamp_folder_through_a_link(
         ci.pin_in_repo(opened_project, rec, environ={})
     assert list(elsewhere.iterdir()) == []
     assert snapshot(project / ".pyo3-patcher") == before
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "version", "said"),
+    [
+        ("/usr/bin/sccache", "0.29.3", True),
+        ("sccache", "0.30.0", True),
+        ("sccache", "0.28.3", False),
+        ("", "0.29.3", False),
+        ("/opt/cachepot", "0.29.3", False),
+    ],
+)
+def test_the_sccache_note_names_pyo3_from_0_29(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    wrapper: str,
+    version: str,
+    said: bool,
+) -> None:
+    from patcher import ui
+    from patcher.commands import env
+
+    monkeypatch.setenv("RUSTC_WRAPPER", wrapper)
+    monkeypatch.delenv("CARGO_BUILD_RUSTC_WRAPPER", raising=False)
+    ui.set_level(ui.Level.NORMAL)
+    env._note_sccache(version)
+    err = capsys.readouterr().err
+    assert ("leave it out there" in err) == said

@@ -169,7 +169,7 @@ class Diagnosis:
             "advice": self.advice(),
             "nothing_to_gain": list(self.nothing_to_gain),  # added last: earlier keys keep order
             "workflows": {
-                **plan.workflows.as_json(),
+                **plan.workflows.as_json(plan.pyo3),
                 "simulated": plan.simulate,
                 "matches_ci": plan.matches_ci,
                 "cache_why": plan.cache_why,
@@ -228,7 +228,7 @@ class Diagnosis:
         lines = []
         for job in found.jobs:
             lines.append(f"  {job.where()}: {', '.join(job.setups)}")
-            lines += [f"    - {note}" for note in job.notes()]
+            lines += [f"    - {note}" for note in job.notes(self.plan.pyo3)]
         lines += [f"  not read: {problem}" for problem in found.problems]
         lines += [
             f"  {name}: present, not read (doctor never imports or runs it)" for name in found.tools

@@ -43,6 +43,7 @@ class Plan:
     simulate: bool = True  # False: no workflow job runs a build doctor could simulate
     matches_ci: bool = True  # the simulated jobs are a setup the workflows run (or none known)
     workflows: Workflows = dataclasses.field(default_factory=Workflows)  # what doctor read
+    pyo3: str = ""  # the pyo3 release the project resolves to
 
 
 def plan(
@@ -70,7 +71,7 @@ def plan(
                 "frontend does, and a frontend needs one",
                 hint="run doctor in the folder of your pyproject.toml (`--project DIR`)",
             )
-        resolve.locked_pyo3(project, resolve.read_inputs(project), offline=False)
+        locked = resolve.locked_pyo3(project, resolve.read_inputs(project), offline=False)
         applied = record.load(project.record_file) is not None
         env: dict[str, str] = {}
         version = None
@@ -121,6 +122,7 @@ def plan(
         simulate=simulate,
         matches_ci=matches,
         workflows=found,
+        pyo3=locked.version,
     )
 
 

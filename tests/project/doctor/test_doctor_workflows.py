@@ -111,9 +111,12 @@ def test_maturin_action_only_gains_nothing(tmp_path: Path) -> None:
     assert found.choose_cache() == ("", "")
     why = found.gains_nothing()
     assert why is not None and "maturin-action" in why and "docs/ci.md" in why
-    (note,) = job.notes()
+    note, idle = job.notes()
     assert note.startswith("maturin-action: fixed interpreter, nothing to gain")
     assert "$GITHUB_WORKSPACE" in note and "not CARGO_HOME, PIP_, UV_" in note
+    # no cache of target/ in that job: nothing for patcher's steps to keep usable
+    assert idle == job.steps_gain_nothing()
+    assert idle.startswith("no cache of target/ or compilations") and "leave patcher's" in idle
 
 
 def test_the_cache_is_chosen_from_the_jobs_that_run_isolated_builds(tmp_path: Path) -> None:
@@ -154,6 +157,28 @@ def test_sccache_is_named_and_not_simulated(tmp_path: Path) -> None:
     assert cache == "" and "no job that runs isolated builds caches target/" in why
     (note,) = job.notes()
     assert "Not simulated" in note and "bench_ci.py --setups sccache" in note
+    # pyo3 0.28: the copies' fixed path is what makes sccache hit; 0.29 hits without the patch
+    assert job.notes("0.28.3") == [note]
+    idle = job.steps_gain_nothing("0.29.3")
+    assert job.notes("0.29.3") == [note, idle]
+    assert idle is not None and "sccache with pyo3 0.29.3" in idle and "leave patcher's" in idle
+
+
+def test_steps_gain_nothing_only_where_no_build_is_kept(tmp_path: Path) -> None:
+    found = workflows.read(repo_with(tmp_path, {"a.yml": TAR_CACHE, "b.yml": RUST_CACHE_RECIPE}))
+    assert [j.steps_gain_nothing("0.29.3") for j in found.jobs] == [None, None]
+    text = """jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: patcher env --ci >> "$GITHUB_ENV"
+      - run: pip wheel .
+"""
+    (job,) = workflows.read(repo_with(tmp_path / "n", {"t.yml": text})).jobs
+    idle = job.steps_gain_nothing()
+    assert idle is not None and "several isolated builds" in idle
+    assert idle in job.notes()
 
 
 def test_run_steps_are_read_by_their_words(tmp_path: Path) -> None:
