@@ -7,7 +7,6 @@ import hashlib
 import os
 import re
 import shutil
-import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -167,6 +166,8 @@ def copy_failure(exc: shutil.Error) -> OSError | ProjectError:
 
 def safe_extract(archive: Path, dest: Path, *, allow_links: bool = True) -> None:
     """Extract a tar archive, refusing members that would land outside `dest`."""
+    import tarfile  # here: every command imports this module, few unpack a crate
+
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     with tarfile.open(archive) as tar:
