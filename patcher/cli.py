@@ -8,16 +8,11 @@ platform, traceback) goes to the cache dir and the user is told where. Ctrl-C ex
 from __future__ import annotations
 
 import argparse
-import datetime
-import difflib
 import errno
 import os
-import platform
 import re
 import shutil
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +44,8 @@ class _Parser(argparse.ArgumentParser):
 def _did_you_mean(message: str) -> str | None:
     """The closest choice to an invalid one, from argparse's message (its wording and quoting
     vary between Python versions, so read it loosely)."""
+    import difflib
+
     found = re.search(r"invalid choice: '?([^'\s]*)'? \(choose from (.*)\)", message)
     if found is None:
         return None
@@ -165,6 +162,12 @@ def _known_error(exc: PatcherError) -> int:
 
 def _crash_report(argv: Sequence[str] | None) -> Path:
     """Write what a bug report needs into the cache dir (or the temp dir, if that fails)."""
+    # imported here, where they are needed, not by every run (platform alone is some ms)
+    import datetime
+    import platform
+    import tempfile
+    import traceback
+
     text = (
         f"pyo3-patcher {__version__}\n"
         f"argv: {list(sys.argv[:1]) + list(argv if argv is not None else sys.argv[1:])}\n"

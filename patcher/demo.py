@@ -20,7 +20,7 @@ from pathlib import Path
 from patcher import frontends, proc, resources, ui
 from patcher.project import apply, builds
 from patcher.project.discovery import discover
-from patcher.upstreams.pyo3 import CRATES
+from patcher.upstreams.names import PYO3_CRATES as CRATES
 
 EXAMPLE_DIR = resources.example_dir()
 

@@ -13,6 +13,7 @@ these variables on whitespace, and a URL has none (a space is %20, a line break 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
 from collections.abc import Mapping
@@ -62,12 +63,63 @@ FRONTENDS = {
 def pip_has_build_constraints() -> bool:
     """Whether the pip of this Python (the one CI installed patcher with, as a rule) reads
     PIP_BUILD_CONSTRAINT."""
-    import importlib.metadata  # 0.1 s of imports (email, zipfile), for this one question
+    version = _pip_version()
+    if version is None:
+        import importlib.metadata  # 0.1 s of imports (email, zipfile), for this one question
 
+        try:
+            version = importlib.metadata.version("pip")
+        except importlib.metadata.PackageNotFoundError:
+            version = ""
     try:
-        return Version(importlib.metadata.version("pip")) >= PIP_BUILD_CONSTRAINTS
-    except (importlib.metadata.PackageNotFoundError, InvalidVersion):
+        return bool(version) and Version(version) >= PIP_BUILD_CONSTRAINTS
+    except InvalidVersion:
         return False
+
+
+def _pip_version() -> str | None:
+    """`importlib.metadata.version("pip")` read as it reads it where that is plain: the first
+    `pip-*.dist-info` folder of the first folder on sys.path holding pip's metadata ("" where
+    none does). Importing importlib.metadata costs every `patcher env` some 30 ms. None, for
+    importlib.metadata to answer, wherever it would look further: a finder of another kind,
+    a zip or egg on sys.path, an .egg-info, metadata without a Version."""
+    import importlib.machinery
+
+    for finder in sys.meta_path:
+        if finder is not importlib.machinery.PathFinder and hasattr(finder, "find_distributions"):
+            return None
+    for entry in sys.path:
+        if not isinstance(entry, str) or entry.lower().endswith(".egg"):
+            return None
+        folder = Path(entry or ".")
+        try:
+            children = [path.name for path in folder.iterdir()]
+        except OSError:
+            if os.path.lexists(folder):
+                return None  # a zip file, or a folder we may not list
+            continue
+        found = [
+            child
+            for child in children
+            if child.lower().endswith((".dist-info", ".egg-info"))
+            and child.lower().rpartition(".")[0].partition("-")[0] == "pip"
+        ]
+        if not found:
+            continue
+        if not found[0].lower().endswith(".dist-info"):
+            return None
+        try:
+            with (folder / found[0] / "METADATA").open(encoding="utf-8") as metadata:
+                for line in metadata:
+                    if not line.strip():
+                        break  # the end of the headers
+                    key, colon, value = line.partition(":")
+                    if colon and key.strip().lower() == "version":
+                        return value.strip() or None
+        except (OSError, ValueError):
+            return None
+        return None
+    return ""
 
 
 def one_line(name: str, value: str, *, inherited: bool = False) -> str:

@@ -7,8 +7,6 @@ import hashlib
 import os
 import re
 import shutil
-import stat
-import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,13 +40,15 @@ def file_digests(root: Path) -> dict[str, str]:
             if entry.name in IGNORED_NAMES:
                 continue
             rel = _printable(prefix + entry.name)
-            mode = entry.stat(follow_symlinks=False).st_mode
-            if stat.S_ISLNK(mode):
+            # the kind from the listing (no lstat per file; scandir makes one where the file
+            # system does not say)
+            if entry.is_symlink():
                 digests[rel] = "symlink:" + _printable(os.readlink(entry.path))
-            elif not stat.S_ISREG(mode):  # a device or a pipe: never read (a pipe would block)
-                digests[rel] = "special"
+            elif not entry.is_file(follow_symlinks=False):
+                digests[rel] = "special"  # a device or a pipe: never read (a pipe would block)
             else:
-                digests[rel] = hashlib.sha256(Path(entry.path).read_bytes()).hexdigest()
+                with open(entry.path, "rb") as stream:  # noqa: PTH123 (a Path per file costs)
+                    digests[rel] = hashlib.sha256(stream.read()).hexdigest()
         for entry in folders:
             walk(entry.path, f"{prefix}{entry.name}/")
 
@@ -61,23 +61,32 @@ def strays(root: Path, expected: Mapping[str, str]) -> list[str]:
     the tree it should be): links (to folders too, which file_digests does not enter) that the
     release does not have, devices, pipes, and extra files, even those file_digests leaves out
     (`.cargo-ok`). Named by relative path, with what each is."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(dirnames + filenames):
-            path = base / name
-            rel = _printable(path.relative_to(root).as_posix())
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
+    found: list[str] = []
+
+    # as os.walk lists it (a folder it cannot list is passed over), one scandir entry per name
+    # rather than a Path and its lstat: CI mode checks the ~450 vendored files in every step
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            return
+        folders = []
+        for entry in entries:
+            rel = _printable(prefix + entry.name)
+            if entry.is_symlink():
                 if not expected.get(rel, "").startswith("symlink:"):
                     found.append(f"{rel} (a link)")
-            elif stat.S_ISDIR(mode):
-                continue
-            elif not stat.S_ISREG(mode):
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(entry)
+            elif not entry.is_file(follow_symlinks=False):
                 found.append(f"{rel} (a device or pipe)")
             elif rel not in expected:
                 found.append(f"{rel} (not in the release)")
+        for entry in folders:
+            walk(entry.path, f"{prefix}{entry.name}/")
+
+    walk(os.fspath(root), "")
     return found
 
 
@@ -157,6 +166,8 @@ def copy_failure(exc: shutil.Error) -> OSError | ProjectError:
 
 def safe_extract(archive: Path, dest: Path, *, allow_links: bool = True) -> None:
     """Extract a tar archive, refusing members that would land outside `dest`."""
+    import tarfile  # here: every command imports this module, few unpack a crate
+
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     with tarfile.open(archive) as tar:

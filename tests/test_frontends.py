@@ -25,6 +25,7 @@ from helpers import (
     snapshot,
     url_path,
 )
+from packaging.version import Version
 
 from patcher import frontends
 
@@ -179,3 +180,53 @@ def test_pip_constraint_only_where_pip_has_no_build_constraints(
     assert all(" " not in value and "\n" not in value for value in env.values())
     assert env["PIP_FIND_LINKS"] == f"{wheel.as_uri()}#sha256={'ab' * 32}"
     assert url_path(env["UV_FIND_LINKS"]) == folder
+
+
+def _pip_metadata(folder: Path, name: str, version: str) -> None:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: pip\nVersion: {version}\n\nVersion: 0\n", encoding="utf-8"
+    )
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["this python", "new pip", "old pip", "first folder wins", "egg-info first", "no pip", "zip"],
+)
+def test_pip_version_as_importlib_metadata_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """Whether pip has build constraints is read without importing importlib.metadata where
+    its metadata is a plain folder, and the answer is importlib.metadata's."""
+    import importlib.metadata
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    if layout != "this python":
+        monkeypatch.setattr(sys, "path", [str(tmp_path / "missing"), str(one), str(two)])
+    if layout == "new pip":
+        _pip_metadata(two, "pip-25.3.dist-info", "25.3")
+    elif layout == "old pip":
+        _pip_metadata(one, "PIP-24.0.dist-info", "24.0")
+    elif layout == "first folder wins":
+        _pip_metadata(one, "pip-24.0.dist-info", "24.0")
+        _pip_metadata(two, "pip-25.3.dist-info", "25.3")
+    elif layout == "egg-info first":
+        _pip_metadata(one, "pip-25.3.egg-info", "25.3")
+        _pip_metadata(two, "pip-24.0.dist-info", "24.0")
+    elif layout == "zip":
+        (one / "archive.zip").write_bytes(b"")
+        sys.path.insert(0, str(one / "archive.zip"))
+    fast = frontends._pip_version()
+    try:
+        expected = importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        expected = ""
+    if layout in ("egg-info first", "zip"):
+        assert fast is None  # left to importlib.metadata
+    else:
+        assert fast == expected
+    assert frontends.pip_has_build_constraints() is (
+        bool(expected) and Version(expected) >= frontends.PIP_BUILD_CONSTRAINTS
+    )

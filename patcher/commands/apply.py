@@ -8,7 +8,7 @@ from typing import Any
 from patcher.commands import add_project_arg
 from patcher.project import apply
 from patcher.project.apply import Result
-from patcher.upstreams.base import SOURCE_CHOICES
+from patcher.upstreams.names import SOURCE_CHOICES
 
 
 def register(sub: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from patcher.errors import ProjectError
 from patcher.project import textfile
 from patcher.project.record import RegistryEntry
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 FILE_NAME = "Cargo.lock"
 

@@ -53,7 +53,7 @@ from patcher.errors import ProjectError
 from patcher.project import vendor
 from patcher.project.discovery import Project
 from patcher.project.record import Record
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 MIRROR_DIR = "pyo3-patcher-ci"
 CACHE_HOME = "cargo-home"  # the end-of-job cargo home, inside MIRROR_DIR

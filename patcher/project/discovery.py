@@ -24,7 +24,7 @@ from patcher.project import textfile, transaction
 from patcher.project.fence import Fence, check_relative
 from patcher.project.record import FILE_NAME as RECORD_FILE
 from patcher.project.shadow import Workspace
-from patcher.upstreams.base import SOURCE_CHOICES
+from patcher.upstreams.names import SOURCE_CHOICES
 
 # Hidden and named after the tool, like .cargo/ or .venv/: one directory we own entirely, at the
 # workspace root beside the [patch] table that points into it (short relative paths, and no

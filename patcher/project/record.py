@@ -22,7 +22,7 @@ from patcher.errors import ProjectError
 from patcher.project import textfile
 from patcher.project.fence import check_relative
 from patcher.project.manifest import Ours
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 FILE_NAME = "pyo3-patcher.lock"
 FORMAT = 2

@@ -20,7 +20,7 @@ from patcher.project.record import Record
 from patcher.project.shadow import Shadow
 from patcher.project.textfile import TextFile
 from patcher.upstreams import pins
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pathspec
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
@@ -215,6 +214,8 @@ def problems(project: Project, vendor_dir: str, files: Iterable[str]) -> list[st
         )
     excludes = [p for p in _patterns(maturin.get("exclude")) if p]
     if excludes:
+        import pathspec  # only here: most projects exclude nothing, and it costs verify ~20 ms
+
         spec = pathspec.GitIgnoreSpec.from_lines(excludes)
         base = project.workspace_root
         for rel in files:

@@ -24,12 +24,14 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patcher import git, trees
 from patcher.errors import ProjectError
 from patcher.project.record import Record
-from patcher.upstreams import sources
-from patcher.upstreams.pyo3 import PatchedRelease
+
+if TYPE_CHECKING:
+    from patcher.upstreams.pyo3 import PatchedRelease
 
 # Bumped whenever the vendored form of a tree changes (the marker file, the crates' own git
 # rule files left out).
@@ -124,6 +126,10 @@ def vendored(patched: PatchedRelease) -> VendoredRelease:
     pin = patched.pristine.pin
     key = (patched.pristine.crates[0].directory.parent, patched.variant.digest)
     if key not in _VENDORED:
+        # here, not at the top: CI mode needs this module's marker and checks only, and
+        # upstreams.sources imports the fetching code of every upstream
+        from patcher.upstreams import sources
+
         dest = sources.scratch(f"pyo3-{pin.version}-vendored-{VENDORED_FORM}")
         dest.mkdir()
         for crate, source in patched.directories.items():

@@ -42,7 +42,7 @@ from patcher.project.discovery import Project, opened
 from patcher.project.record import Record
 from patcher.project.resolve import Inputs
 from patcher.upstreams import pins, pyo3, variants
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 
 @dataclasses.dataclass(frozen=True)

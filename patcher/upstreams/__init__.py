@@ -8,17 +8,40 @@ patch, what is made from them, how a patched release is checked.
 
 from __future__ import annotations
 
-from patcher.errors import UsageError
-from patcher.upstreams import maturin, pyo3
-from patcher.upstreams.base import Upstream
+from typing import TYPE_CHECKING, Any
 
-ALL: dict[str, Upstream] = {u.name: u for u in (pyo3.UPSTREAM, maturin.UPSTREAM)}
+from patcher.errors import UsageError
+
+if TYPE_CHECKING:
+    from patcher.upstreams.base import Upstream
+
+    ALL: dict[str, Upstream]
+
+
+# The registry (ALL) is built on first use: importing any module of this package (pyo3's crate
+# names, the pins) would otherwise import both upstreams and all they need (unidiff, packaging's
+# requirements, maturin's wheel code), tens of milliseconds of every CI step.
+def _all() -> dict[str, Upstream]:
+    found: dict[str, Upstream] | None = globals().get("ALL")
+    if found is None:
+        from patcher.upstreams import maturin, pyo3
+
+        found = {u.name: u for u in (pyo3.UPSTREAM, maturin.UPSTREAM)}
+        globals()["ALL"] = found
+    return found
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALL":
+        return _all()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get(name: str) -> Upstream:
+    registry = _all()
     try:
-        return ALL[name]
+        return registry[name]
     except KeyError:
         raise UsageError(
-            f"unknown upstream {name!r}", hint=f"use one of {', '.join(ALL)}"
+            f"unknown upstream {name!r}", hint=f"use one of {', '.join(registry)}"
         ) from None

@@ -20,8 +20,6 @@ from patcher.upstreams import sources
 from patcher.upstreams.pins import Pin
 from patcher.upstreams.variants import Variant
 
-SOURCE_CHOICES = ("auto", "git", "crates.io")
-
 
 class Upstream(abc.ABC):
     name: str  # as in pins and patches: "pyo3"

@@ -26,10 +26,11 @@ from patcher import cargo, proc, trees
 from patcher.errors import PatchError, SourceError
 from patcher.upstreams import sources, variants
 from patcher.upstreams.base import Upstream
+from patcher.upstreams.names import PYO3_CRATES
 from patcher.upstreams.pins import Pin
 from patcher.upstreams.variants import CheckedPatch, Variant
 
-CRATES = ("pyo3", "pyo3-ffi", "pyo3-build-config", "pyo3-macros", "pyo3-macros-backend")
+CRATES = PYO3_CRATES  # kept in names.py, which reading the record imports without this module
 
 
 @dataclasses.dataclass(frozen=True)

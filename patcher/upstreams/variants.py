@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 from pathlib import Path, PurePosixPath
 
-import unidiff
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
@@ -105,6 +104,8 @@ def check_patch(variant: Variant) -> CheckedPatch:
         raw = variant.file.read_bytes()
     except OSError as exc:
         raise _bad_patch(f"cannot read patch {variant.file}: {exc}") from exc
+    import unidiff  # only here: most commands check no patch, and it costs a CI step ~10 ms
+
     try:
         patch_set = unidiff.PatchSet(raw.decode("utf-8"))
     except (UnicodeDecodeError, unidiff.UnidiffParseError) as exc:

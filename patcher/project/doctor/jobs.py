@@ -21,7 +21,7 @@ from patcher.project.discovery import discover, opened
 from patcher.project.doctor.findings import Diagnosis
 from patcher.project.doctor.judging import CHECKOUT, judge
 from patcher.project.doctor.planning import ONE_CHECKOUT, Plan
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 # never copied: version control, build output, environments, caches (not sources of a build)
 _NOT_COPIED = (

@@ -10,7 +10,7 @@ from typing import Any
 from patcher import cargolog
 from patcher.cargolog import BuildLog, Cause, StaleUnit
 from patcher.project.doctor.findings import APPLY_AND_ENV, CI_ENV, Finding
-from patcher.upstreams.pyo3 import CRATES as PYO3_CRATES
+from patcher.upstreams.names import PYO3_CRATES
 
 CACHE_DROPPED = "cache-dropped"  # our kind of cause: cargo only sees that the build is gone
 CHECKOUT = "checkout"  # the category of the project's own crates rebuilt for a fresh checkout

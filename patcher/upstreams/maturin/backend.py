@@ -76,11 +76,7 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
         (Path(tmp) / "packed").mkdir()
         fresh = repack.repack(read, changed, version.partition("+")[2], Path(tmp) / "packed")
         if (
-            not (
-                cached.is_file()
-                and not cached.is_symlink()
-                and sources.sha256_of(cached) == sources.sha256_of(fresh)
-            )
+            not (cached.is_file() and not cached.is_symlink() and _same_bytes(cached, fresh))
             or not kept
         ):
             with cache.building(entry) as out:
@@ -93,8 +89,23 @@ def backend_wheel(pin: Pin, *, offline: bool = False) -> MaturinBuild:
                     published=published.name,
                     published_sha256=digests[published.name],  # what it was checked against
                 )
-        # what is handed out is the wheel derived in this run, in a folder of its own
-        return MaturinBuild(pin, variant, hand_out(fresh, version))
+        # what is handed out is the wheel derived in this run, in a folder of its own (moved
+        # there: the scratch folder goes when this returns)
+        return MaturinBuild(pin, variant, hand_out(fresh, version, move=True))
+
+
+def _same_bytes(one: Path, other: Path) -> bool:
+    """Whether two files hold the same bytes; compared rather than both hashed, which every
+    `patcher env` would pay for twice over a ~10 MB wheel."""
+    if one.stat().st_size != other.stat().st_size:
+        return False
+    with one.open("rb") as a, other.open("rb") as b:
+        while True:
+            block = a.read(1 << 20)
+            if block != b.read(1 << 20):
+                return False
+            if not block:
+                return True
 
 
 def _patched_name(read: repack.Published, version: str) -> str:

@@ -59,19 +59,30 @@ HANDOUT_DAYS = 7  # how long a folder `patcher env` handed out is kept (a shell 
 _HANDOUT = re.compile(r"^maturin-[A-Za-z0-9_.+-]+-[a-z0-9_]{8}$")
 
 
-def hand_out(wheel: Path, version: str) -> Path:
+def hand_out(wheel: Path, version: str, *, move: bool = False) -> Path:
     """A copy of `wheel`, which this run derived or checked, alone in a new folder of this
     run's own (`<cache>/env/maturin-<version>-<random>`): what `patcher env` names is only
     that, never an entry folder another job may have added a wheel or file to. Folders
-    handed out more than HANDOUT_DAYS ago go."""
+    handed out more than HANDOUT_DAYS ago go. `move`: `wheel` is a file of this run's own
+    scratch folder, moved rather than copied where it is on the same file system (writing
+    ~10 MB again is a good part of a `patcher env`)."""
     parent = cache.folder(cache.root() / "env")
     _drop_old_handouts(parent)
     with cache.writing(parent):
         out = Path(tempfile.mkdtemp(prefix=f"maturin-{version}-", dir=parent))
         out.chmod(0o755)  # mkdtemp's 0700: a build run as another user must read it
-        copy = out / wheel.name
-        shutil.copyfile(wheel, copy)  # a new name in a folder made just now
+        copy = out / wheel.name  # a new name in a folder made just now
+        if not (move and _moved(wheel, copy)):
+            shutil.copyfile(wheel, copy)
     return copy
+
+
+def _moved(wheel: Path, dest: Path) -> bool:
+    try:
+        wheel.rename(dest)
+    except OSError:  # another file system (EXDEV): copied instead
+        return False
+    return True
 
 
 def _drop_old_handouts(parent: Path) -> None:
